@@ -1,0 +1,1 @@
+"""``coachcam bench <name>``: one module per benchmark, each with ``register`` and ``run``."""

@@ -1,0 +1,68 @@
+"""The ``coachcam`` command line. Each command lives in its own module under
+``coachcam.commands`` (``register(subparsers)`` adds it); ``coachcam bench`` subcommands live
+under ``coachcam.benchmarks``. Heavy imports happen inside the commands, not here.
+
+Every command takes ``--config PATH``. A ``CoachcamError`` becomes one line on stderr and the
+error's exit code (2 for bad config or input), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from coachcam.errors import CoachcamError
+
+COMMANDS = ("sim", "bench")
+BENCHMARKS = ("control",)
+
+
+def common_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", metavar="PATH", help="TOML config file (default: built-in defaults)")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: warning)",
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_parser()
+    parser = argparse.ArgumentParser(
+        prog="coachcam", description="Teacher-following classroom camera robot.", parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        mod = importlib.import_module(f"coachcam.commands.{name}")
+        mod.register(sub, common)
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    from coachcam.logs import configure
+
+    configure(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        rc = args.func(args)
+    except CoachcamError as exc:
+        print(f"coachcam: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

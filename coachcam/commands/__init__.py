@@ -1,0 +1,1 @@
+"""One module per ``coachcam`` command, each with ``register(subparsers, common)``."""

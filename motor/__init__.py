@@ -1,0 +1,1 @@
+"""desired pointing in → controller → servo driver (gpio | serial | sim) → limits, calibration."""

@@ -1,0 +1,1 @@
+"""frames in → people (pose) → which one is the teacher → where the camera should point."""
