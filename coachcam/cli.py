@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import pkgutil
 import sys
 from collections.abc import Sequence
 
 from coachcam.errors import CoachcamError
 
-COMMANDS = ("sim", "bench")
-BENCHMARKS = ("control",)
+
+def modules_in(package: str) -> list[str]:
+    """Names of the modules in a package (commands and benchmarks are found, not listed)."""
+    pkg = importlib.import_module(package)
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -38,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="coachcam", description="Teacher-following classroom camera robot.", parents=[common]
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in modules_in("coachcam.commands"):
         mod = importlib.import_module(f"coachcam.commands.{name}")
         mod.register(sub, common)
     return parser
