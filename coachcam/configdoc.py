@@ -30,7 +30,8 @@ def _toml_value(v: Any) -> str:
 
 def _section(model: BaseModel, name: str, out: list[str]) -> None:
     cls = type(model)
-    scalars, subs = [], []
+    scalars: list[tuple[str, Any, Any]] = []
+    subs: list[tuple[str, Any, Any]] = []
     for key, field in cls.model_fields.items():
         value = getattr(model, key)
         (subs if isinstance(value, BaseModel) else scalars).append((key, field, value))
