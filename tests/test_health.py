@@ -25,7 +25,7 @@ class Listener:
         self.address = address
 
     def messages(self) -> list[dict[str, str]]:
-        out = []
+        out: list[dict[str, str]] = []
         while True:
             try:
                 data = self.sock.recv(4096)
