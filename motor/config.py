@@ -13,11 +13,23 @@ class AxisConfig(Section):
     min_deg: float = Field(-90.0, ge=-180.0, le=180.0, description="Calibrated lower limit.")
     max_deg: float = Field(90.0, ge=-180.0, le=180.0, description="Calibrated upper limit.")
     home_deg: float = Field(0.0, ge=-180.0, le=180.0, description="Where the axis parks.")
+    min_us: float = Field(
+        500.0,
+        ge=100.0,
+        le=3000.0,
+        description="Shortest pulse (us) ever sent to this servo: its datasheet's range, a hard "
+        "limit applied after the calibration.",
+    )
+    max_us: float = Field(
+        2500.0, ge=100.0, le=3000.0, description="Longest pulse (us) ever sent to this servo."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> AxisConfig:
         if not self.min_deg < self.max_deg:
             raise ValueError(f"min_deg ({self.min_deg}) must be below max_deg ({self.max_deg})")
+        if not self.min_us < self.max_us:
+            raise ValueError(f"min_us ({self.min_us}) must be below max_us ({self.max_us})")
         if not self.min_deg <= self.home_deg <= self.max_deg:
             raise ValueError(
                 f"home_deg ({self.home_deg}) must lie within [{self.min_deg}, {self.max_deg}]"
@@ -58,13 +70,87 @@ class ControlConfig(Section):
     tilt: bool = Field(True, description="Control tilt as well as pan.")
 
 
+class GpioConfig(Section):
+    """Servos driven straight from the Pi's GPIO (gpiozero)."""
+
+    pan_pin: int = Field(
+        12, ge=0, le=27, description="BCM GPIO number of the pan servo's signal (12 = PWM0)."
+    )
+    tilt_pin: int = Field(
+        13, ge=0, le=27, description="BCM GPIO number of the tilt servo's signal (13 = PWM1)."
+    )
+    pin_factory: Literal["auto", "lgpio", "pigpio", "rpigpio", "native"] = Field(
+        "auto",
+        description="gpiozero pin factory. 'auto' = lgpio on a Pi 5, pigpio (hardware-timed "
+        "pulses, needs pigpiod running) where present, else lgpio.",
+    )
+    frame_ms: float = Field(20.0, ge=5.0, le=40.0, description="Servo pulse period (ms).")
+
+
+class SerialConfig(Section):
+    """A Pololu Maestro servo controller on a serial port (compact or Pololu protocol)."""
+
+    port: str = Field(
+        "/dev/ttyACM0",
+        description="pyserial URL: '/dev/ttyACM0' (Maestro USB command port), '/dev/serial0' "
+        "(Pi UART), or 'spy:///dev/ttyACM0?file=/tmp/maestro.txt' to hex-dump the traffic.",
+    )
+    baud: int = Field(
+        9600,
+        ge=1200,
+        le=250000,
+        description="Baud rate. Ignored over USB; on the UART it must match the Maestro's "
+        "'fixed baud rate' setting.",
+    )
+    pan_channel: int = Field(0, ge=0, le=23, description="Maestro channel of the pan servo.")
+    tilt_channel: int = Field(1, ge=0, le=23, description="Maestro channel of the tilt servo.")
+    device_number: int = Field(
+        -1,
+        ge=-1,
+        le=127,
+        description="-1 = compact protocol; 0-127 = Pololu protocol addressed to this device "
+        "number (daisy-chained controllers; the Maestro's default is 12).",
+    )
+    reply_timeout_s: float = Field(
+        0.05, gt=0.0, le=2.0, description="How long to wait for each reply."
+    )
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries after a missing or garbled reply before giving up."
+    )
+    speed_limit_deg_s: float = Field(
+        180.0,
+        ge=0.0,
+        le=2000.0,
+        description="Maestro speed limit per channel (its own ramp; 0 = none). Also makes the "
+        "first move after power-up gentle.",
+    )
+    accel_limit_deg_s2: float = Field(
+        0.0, ge=0.0, le=100000.0, description="Maestro acceleration limit per channel (0 = none)."
+    )
+
+
 class MotorConfig(Section):
     driver: Literal["sim", "gpio", "serial"] = Field(
         "sim", description="Servo driver: 'sim' (simulated servos), 'gpio' or 'serial'."
     )
-    pan: AxisConfig = AxisConfig(min_deg=-80.0, max_deg=80.0, home_deg=0.0)
-    tilt: AxisConfig = AxisConfig(min_deg=-30.0, max_deg=30.0, home_deg=-5.0)
+    pan: AxisConfig = AxisConfig(min_deg=-80.0, max_deg=80.0, home_deg=0.0)  # type: ignore[call-arg]
+    tilt: AxisConfig = AxisConfig(min_deg=-30.0, max_deg=30.0, home_deg=-5.0)  # type: ignore[call-arg]
     control: ControlConfig = ControlConfig()  # type: ignore[call-arg]
     park_speed_deg_s: float = Field(
         30.0, gt=0.0, le=600.0, description="Speed of soft start and parking moves."
     )
+    calibration_file: str = Field(
+        "",
+        description="Calibration file written by `coachcam calibrate`. Empty = "
+        "~/.config/coachcam/calibration.toml of the user running coachcam. Its limits, trims and "
+        "gains override this section's.",
+    )
+    watchdog_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=60.0,
+        description="Release the servos when no command arrived for this long (a hung loop); "
+        "0 = off. Also set the Maestro's own serial time-out (see hardware.md).",
+    )
+    gpio: GpioConfig = GpioConfig()  # type: ignore[call-arg]
+    serial: SerialConfig = SerialConfig()  # type: ignore[call-arg]

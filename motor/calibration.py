@@ -1,0 +1,298 @@
+"""The calibration file: what ``coachcam calibrate`` measured on this particular robot.
+
+It is separate from the config (which describes the *kind* of robot): centre trim, pulse width
+per degree, direction and mechanical limits per axis, the camera's measured pixels per degree,
+and auto-tuned controller gains. It is written atomically and the previous file is kept as
+``<name>.bak``.
+
+Limits: the config's ``[motor.pan]``/``[motor.tilt]`` limits and the calibration's limits are
+*both* enforced (their intersection), and every pulse is finally clamped to the config's
+``min_us``/``max_us``. A technician can narrow the range in the config but never widen it past
+what was measured on the mechanism.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from coachcam.configbase import Section
+from coachcam.errors import CalibrationError
+from motor.config import AxisConfig, MotorConfig
+
+if TYPE_CHECKING:
+    from coachcam.config import Config
+
+log = logging.getLogger(__name__)
+
+# A typical hobby servo: 500..2500 us over 180 degrees.
+NOMINAL_US_PER_DEG = 2000.0 / 180.0
+
+
+class AxisCalibration(Section):
+    centre_us: float = Field(
+        1500.0,
+        ge=400.0,
+        le=2600.0,
+        description="Pulse width (us) that points the axis straight ahead (centre trim included).",
+    )
+    us_per_deg: float = Field(
+        NOMINAL_US_PER_DEG, gt=1.0, le=50.0, description="Pulse width change per degree."
+    )
+    direction: Literal[1, -1] = Field(
+        1, description="+1 if a longer pulse turns right/up, -1 if the servo is mounted reversed."
+    )
+    min_deg: float = Field(-90.0, ge=-180.0, le=180.0, description="Measured mechanical limit.")
+    max_deg: float = Field(90.0, ge=-180.0, le=180.0, description="Measured mechanical limit.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AxisCalibration:
+        if not self.min_deg < self.max_deg:
+            raise ValueError(f"min_deg ({self.min_deg}) must be below max_deg ({self.max_deg})")
+        return self
+
+
+class CameraCalibration(Section):
+    px_per_deg: float | None = Field(
+        None, gt=0.0, le=1000.0, description="Image shift per degree of pan at the centre."
+    )
+    tilt_px_per_deg: float | None = Field(
+        None, gt=0.0, le=1000.0, description="Image shift per degree of tilt at the centre."
+    )
+    hfov_deg: float | None = Field(None, gt=10.0, lt=170.0, description="Measured horizontal FOV.")
+    width: int | None = Field(None, ge=16, le=10000, description="Frame width it was measured at.")
+
+
+class ControlCalibration(Section):
+    """Auto-tuned gains, in ``[motor.control]``'s terms; unset ones keep the config's values."""
+
+    kp: float | None = Field(None, ge=0.0, le=50.0)
+    max_speed_deg_s: float | None = Field(None, gt=0.0, le=600.0)
+    max_accel_deg_s2: float | None = Field(None, gt=0.0, le=10000.0)
+    actuation_latency_ms: float | None = Field(None, ge=0.0, le=1000.0)
+
+
+class Calibration(Section):
+    version: int = Field(1, ge=1, le=1)
+    pan: AxisCalibration = AxisCalibration()  # type: ignore[call-arg]
+    tilt: AxisCalibration = AxisCalibration()  # type: ignore[call-arg]
+    camera: CameraCalibration = CameraCalibration()  # type: ignore[call-arg]
+    control: ControlCalibration = ControlCalibration()  # type: ignore[call-arg]
+
+    def axis(self, name: str) -> AxisCalibration:
+        return self.pan if name == "pan" else self.tilt
+
+    def with_axis(self, name: str, **changes: Any) -> Calibration:
+        """A copy with some of one axis's fields changed (validated)."""
+        data = self.model_dump()
+        data[name].update(changes)
+        return parse_calibration(data, "calibration")
+
+
+# -- mapping degrees to pulses ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """Degrees → pulse width for one axis, with both clamps. Built by ``axis_map``."""
+
+    min_deg: float
+    max_deg: float
+    home_deg: float
+    centre_us: float
+    us_per_deg: float
+    direction: int
+    min_us: float
+    max_us: float
+
+    def clamp_deg(self, deg: float) -> float:
+        return min(self.max_deg, max(self.min_deg, deg))
+
+    def to_us(self, deg: float) -> float:
+        """The pulse for ``deg``: clamped in degrees, mapped, then clamped in pulse width."""
+        us = self.centre_us + self.direction * self.us_per_deg * self.clamp_deg(deg)
+        return min(self.max_us, max(self.min_us, us))
+
+    def to_deg(self, us: float) -> float:
+        return (us - self.centre_us) / (self.direction * self.us_per_deg)
+
+
+def effective_axis(axis: AxisConfig, cal: AxisCalibration | None) -> AxisConfig:
+    """The config's axis narrowed to the calibrated limits (home clamped into them)."""
+    if cal is None:
+        return axis
+    lo, hi = max(axis.min_deg, cal.min_deg), min(axis.max_deg, cal.max_deg)
+    if not lo < hi:
+        raise CalibrationError(
+            f"the config's limits [{axis.min_deg}, {axis.max_deg}] and the calibrated limits "
+            f"[{cal.min_deg}, {cal.max_deg}] do not overlap"
+        )
+    home = min(hi, max(lo, axis.home_deg))
+    return axis.model_copy(update={"min_deg": lo, "max_deg": hi, "home_deg": home})
+
+
+def axis_map(axis: AxisConfig, cal: AxisCalibration | None) -> AxisMap:
+    c = cal or AxisCalibration()  # type: ignore[call-arg]
+    eff = effective_axis(axis, cal)
+    return AxisMap(
+        min_deg=eff.min_deg,
+        max_deg=eff.max_deg,
+        home_deg=eff.home_deg,
+        centre_us=c.centre_us,
+        us_per_deg=c.us_per_deg,
+        direction=c.direction,
+        min_us=axis.min_us,
+        max_us=axis.max_us,
+    )
+
+
+def axis_maps(motor: MotorConfig, cal: Calibration | None) -> tuple[AxisMap, AxisMap]:
+    return (
+        axis_map(motor.pan, cal.pan if cal else None),
+        axis_map(motor.tilt, cal.tilt if cal else None),
+    )
+
+
+def apply_calibration(cfg: Config, cal: Calibration | None) -> Config:
+    """The config with the calibration applied: narrowed limits, tuned gains, measured FOV."""
+    if cal is None:
+        return cfg
+    control = cfg.motor.control.model_copy(
+        update={k: v for k, v in cal.control.model_dump().items() if v is not None}
+    )
+    motor = cfg.motor.model_copy(
+        update={
+            "pan": effective_axis(cfg.motor.pan, cal.pan),
+            "tilt": effective_axis(cfg.motor.tilt, cal.tilt),
+            "control": control,
+        }
+    )
+    camera = cfg.camera
+    if cal.camera.hfov_deg is not None:
+        camera = camera.model_copy(update={"hfov_deg": cal.camera.hfov_deg})
+    return cfg.model_copy(update={"motor": motor, "camera": camera})
+
+
+# -- the file -----------------------------------------------------------------------------------
+
+
+def default_calibration_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("coachcam") / "calibration.toml"
+
+
+def calibration_path(motor: MotorConfig, override: str | None = None) -> Path:
+    if override:
+        return Path(override).expanduser()
+    if motor.calibration_file:
+        return Path(motor.calibration_file).expanduser()
+    return default_calibration_path()
+
+
+def parse_calibration(data: dict[str, Any], source: str) -> Calibration:
+    try:
+        return Calibration.model_validate(data)
+    except ValidationError as exc:
+        from coachcam.config import format_validation_error
+
+        raise CalibrationError(format_validation_error(exc, source, Calibration, data)) from None
+
+
+def load_calibration(path: Path, missing_ok: bool = True) -> Calibration | None:
+    """Read and validate; a missing file is ``None`` (uncalibrated) when ``missing_ok``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing_ok:
+            log.warning("no calibration file at %s: using the nominal servo mapping", path)
+            return None
+        raise CalibrationError(
+            f"calibration file not found: {path} (run `coachcam calibrate`)"
+        ) from None
+    except OSError as exc:
+        raise CalibrationError(f"cannot read calibration file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CalibrationError(f"{path}: not valid TOML: {exc}") from None
+    return parse_calibration(data, str(path))
+
+
+def _toml_scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise CalibrationError(f"refusing to write a non-finite value ({v})")
+        return repr(v)
+    raise TypeError(f"cannot write {v!r}")
+
+
+def render_calibration(cal: Calibration) -> str:
+    # Written by hand: tomli-w is only a dev dependency and this file is flat tables of numbers.
+    out = [
+        "# coachcam calibration, written by `coachcam calibrate` (the previous one: .bak)",
+        f"version = {cal.version}",
+    ]
+    for section in ("pan", "tilt", "camera", "control"):
+        model = getattr(cal, section)
+        out.append(f"\n[{section}]")
+        for key, value in model.model_dump().items():
+            if value is None:
+                continue
+            desc = type(model).model_fields[key].description
+            if desc:
+                out.append(f"# {desc}")
+            out.append(f"{key} = {_toml_scalar(value)}")
+    return "\n".join(out) + "\n"
+
+
+def save_calibration(cal: Calibration, path: Path) -> Path | None:
+    """Write atomically, keeping the previous file as ``.bak``; returns the backup's path."""
+    text = render_calibration(cal)
+    parse_calibration(tomllib.loads(text), "rendered calibration")  # never write what won't load
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            backup = None
+            if path.exists():
+                backup = path.with_name(path.name + ".bak")
+                # A hard link keeps the old file whole under its .bak name before the swap.
+                bak_tmp = path.with_name(f".{path.name}.bak.tmp")
+                if bak_tmp.exists():
+                    bak_tmp.unlink()
+                os.link(path, bak_tmp)
+                os.replace(bak_tmp, backup)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(path.parent, os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise CalibrationError(
+            f"cannot write calibration file {path}: {exc.strerror or exc}"
+        ) from None
+    log.info("calibration written to %s", path)
+    return backup

@@ -1,0 +1,101 @@
+"""The calibration file: round trip, atomic write with .bak, clear errors, how it is applied."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from motor_helpers import CAL, PAN, TILT
+
+from coachcam.config import Config
+from coachcam.errors import CalibrationError
+from motor.calibration import (
+    AxisCalibration,
+    Calibration,
+    ControlCalibration,
+    apply_calibration,
+    axis_map,
+    effective_axis,
+    load_calibration,
+    save_calibration,
+)
+
+
+def test_round_trip_and_backup(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "calibration.toml"
+    assert save_calibration(CAL, path) is None
+    assert load_calibration(path) == CAL
+    newer = CAL.with_axis("pan", centre_us=1490.0)
+    backup = save_calibration(newer, path)
+    assert backup == path.with_name("calibration.toml.bak")
+    assert load_calibration(path) == newer
+    assert load_calibration(backup) == CAL
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "calibration.toml",
+        "calibration.toml.bak",
+    ]
+
+
+def test_failed_write_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "calibration.toml"
+    save_calibration(CAL, path)
+    before = path.read_bytes()
+    real_replace = os.replace
+
+    def failing_replace(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == path:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(CalibrationError, match="No space left"):
+        save_calibration(CAL.with_axis("pan", centre_us=1400.0), path)
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert load_calibration(tmp_path / "none.toml") is None
+    with pytest.raises(CalibrationError, match=r"not found.*coachcam calibrate"):
+        load_calibration(tmp_path / "none.toml", missing_ok=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[pan\n", "not valid TOML"),
+        ("[pan]\ncentre_us = 9000\n", "pan.centre_us = 9000"),
+        ("[pan]\ndirection = 0\n", "pan.direction"),
+        ("[pan]\nmin_deg = 10\nmax_deg = -10\n", "min_deg"),
+        ("[pan]\ntrim = 3\n", "unknown key 'pan.trim'"),
+    ],
+)
+def test_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "calibration.toml"
+    path.write_text(text)
+    with pytest.raises(CalibrationError, match=message) as info:
+        load_calibration(path)
+    assert str(path) in str(info.value)
+
+
+def test_limits_are_the_intersection_and_home_is_kept_inside() -> None:
+    eff = effective_axis(TILT, AxisCalibration(min_deg=-2.0, max_deg=25.0))  # type: ignore[call-arg]
+    assert (eff.min_deg, eff.max_deg, eff.home_deg) == (-2.0, 25.0, -2.0)
+    with pytest.raises(CalibrationError, match="do not overlap"):
+        effective_axis(TILT, AxisCalibration(min_deg=40.0, max_deg=60.0))  # type: ignore[call-arg]
+    m = axis_map(PAN, CAL.pan)
+    assert (m.min_deg, m.max_deg) == (-70.0, 75.0)
+    assert m.to_deg(m.to_us(12.5)) == pytest.approx(12.5)
+
+
+def test_apply_calibration_overrides_only_what_was_measured() -> None:
+    cfg = Config()  # type: ignore[call-arg]
+    cal = Calibration(control=ControlCalibration(kp=2.5), camera={"hfov_deg": 70.0})  # type: ignore[call-arg, arg-type]
+    out = apply_calibration(cfg, cal)
+    assert out.motor.control.kp == 2.5
+    assert out.motor.control.max_speed_deg_s == cfg.motor.control.max_speed_deg_s
+    assert out.camera.hfov_deg == 70.0
+    assert apply_calibration(cfg, None) is cfg
