@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from coachcam.configbase import Section
+
+_TileCount = Annotated[int, Field(ge=1, le=6)]
 
 
 class TrackerConfig(Section):
@@ -43,4 +45,39 @@ class TrackerConfig(Section):
     )
     appearance_weight: float = Field(
         1.0, ge=0.0, le=10.0, description="Weight of clothing colour in identity decisions."
+    )
+    # --- the MediaPipe detector (tracker/mediapipe_detector.py) ---
+    detect_width: int = Field(
+        640,
+        ge=128,
+        le=1920,
+        description="Width whole-frame detection runs at when a frame carries no lores copy.",
+    )
+    min_pose_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="Landmarker detection/presence/tracking confidence."
+    )
+    crop_px: int = Field(
+        384,
+        ge=128,
+        le=1024,
+        description="A crop around the tracked teacher (or a tile) is scaled to this long side "
+        "before the landmarker sees it, so small, far people look large.",
+    )
+    roi_margin: float = Field(
+        0.25, ge=0.0, le=2.0, description="Crops grow by this fraction of their size on each side."
+    )
+    crop_poses: int = Field(
+        1, ge=1, le=4, description="Most poses looked for in one crop around the teacher."
+    )
+    reacquire: Literal["off", "tiles"] = Field(
+        "tiles",
+        description="With nobody tracked, also scan one tile of the full-resolution frame per "
+        "frame (round robin) to find people too small for whole-frame detection.",
+    )
+    tile_grid: tuple[_TileCount, _TileCount] = Field(
+        (3, 2), description="Tiles across and down for re-acquisition (they overlap by a quarter)."
+    )
+    badge_dictionary: str = Field(
+        "DICT_4X4_50",
+        description="OpenCV ArUco dictionary of the teacher's badge (used when badge_id >= 0).",
     )
