@@ -33,6 +33,9 @@ class CameraConfig(Section):
     )
     lores_width: int = Field(640, ge=96, le=1920, description="Width of the tracker's lores copy.")
     height_m: float = Field(2.0, gt=0.2, le=6.0, description="Mount height above the floor (m).")
+    device: str = Field("/dev/video0", description="V4L2 device (source = 'v4l2').")
+    file: str = Field("", description="Video file to play as the camera (source = 'file').")
+    loop_file: bool = Field(False, description="Replay the file from the start when it ends.")
 
 
 class ServoSimConfig(Section):
@@ -91,7 +94,8 @@ def format_validation_error(
     """One line for the first error: where, which key, which value, what is allowed."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"])
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    key = key or "(top level)"
     value = err.get("input")
     kind = err["type"]
     if kind == "extra_forbidden":

@@ -58,12 +58,6 @@ class ControlConfig(Section):
         0.0, ge=0.0, le=2.0, description="Lead room: aim ahead by this many seconds of walking."
     )
     max_lead_deg: float = Field(3.0, ge=0.0, le=20.0, description="Cap on the lead room.")
-    velocity_gain: float = Field(
-        0.6, ge=0.0, le=1.0, description="Alpha-beta filter beta (bearing velocity gain)."
-    )
-    position_gain: float = Field(
-        0.6, ge=0.0, le=1.0, description="Alpha-beta filter alpha (bearing position gain)."
-    )
     actuation_latency_ms: float = Field(
         40.0, ge=0.0, le=1000.0, description="Command-to-motion delay to predict across."
     )

@@ -33,15 +33,31 @@ class TrackerConfig(Section):
     )
     confirm_hits: int = Field(3, ge=1, le=30, description="Detections before a track is confirmed.")
     drop_after_s: float = Field(
-        2.0, gt=0.0, le=60.0, description="A track unseen this long is dropped."
+        3.0, gt=0.0, le=60.0, description="A track unseen this long is dropped."
     )
     coast_s: float = Field(
-        0.8, ge=0.0, le=10.0, description="After losing the teacher, keep following the prediction."
+        2.5, ge=0.0, le=10.0, description="After losing the teacher, keep following the prediction."
     )
     hold_s: float = Field(3.0, ge=0.0, le=60.0, description="Then hold still this long.")
     search_s: float = Field(8.0, ge=0.0, le=120.0, description="Then sweep to search this long.")
     search_speed_deg_s: float = Field(
         15.0, gt=0.0, le=90.0, description="Pan speed while searching."
+    )
+    filter_alpha: float = Field(
+        0.8, gt=0.0, le=1.0, description="Bearing filter position gain (alpha-beta filter)."
+    )
+    filter_beta: float = Field(
+        0.5, ge=0.0, le=1.0, description="Bearing filter velocity gain (alpha-beta filter)."
+    )
+    appearance_accept: float = Field(
+        0.35,
+        gt=0.0,
+        le=1.0,
+        description="Clothing-colour distance below which a re-found "
+        "person is taken to be the teacher.",
+    )
+    badge_id: int = Field(
+        -1, ge=-1, le=999, description="ArUco badge id the teacher wears; -1 = no badge."
     )
     appearance_weight: float = Field(
         1.0, ge=0.0, le=10.0, description="Weight of clothing colour in identity decisions."

@@ -1,0 +1,1 @@
+"""The simulated classroom: scenarios, a body model, oracle perception, a simulated camera."""

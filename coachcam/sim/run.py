@@ -1,0 +1,155 @@
+"""Wire the robot's loop to the simulated classroom and record a per-frame trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coachcam.clock import Clock, FakeClock
+from coachcam.config import Config
+from coachcam.daemon import FrameLoop, ScheduledInference, Step
+from coachcam.geometry import Intrinsics, angle_between, bearing_of_point, project
+from coachcam.sim.camera import SimCamera
+from coachcam.sim.oracle import OracleDetector
+from coachcam.sim.scenario import Scenario
+from coachcam.sim.world import Classroom, Truth
+from motor.controller import Controller, NaiveController, RoomController
+from motor.servo import PanTiltHead
+from motor.sim import SimServoParams, SimServos
+from tracker.tracker import Tracker
+from tracker.types import HEAD_AND_TORSO
+
+log = logging.getLogger(__name__)
+
+TRACE_COLUMNS = (
+    "frame", "t", "pan_deg", "tilt_deg", "cmd_pan_deg", "cmd_tilt_deg", "teacher_pan_deg",
+    "teacher_tilt_deg", "followed_id", "teacher_id", "track_id", "teacher_in_frame", "centred",
+    "pointing_err_deg", "mode", "teacher_speed", "latency_ms",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRow:
+    frame: int
+    t: float
+    pan_deg: float
+    tilt_deg: float
+    cmd_pan_deg: float
+    cmd_tilt_deg: float
+    teacher_pan_deg: float
+    teacher_tilt_deg: float
+    followed_id: int | None  # ground-truth person the camera follows (None: nobody)
+    teacher_id: int  # ground-truth teacher
+    track_id: int | None  # the tracker's id of the followed track
+    teacher_in_frame: bool
+    centred: bool
+    pointing_err_deg: float
+    mode: str
+    teacher_speed: float
+    latency_ms: float | None
+
+
+@dataclass
+class SimResult:
+    scenario: Scenario
+    seed: int
+    fps: float
+    rows: list[TraceRow] = field(default_factory=list)
+    switches: list = field(default_factory=list)
+    servo_history: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+def intrinsics_for(cfg: Config, scenario: Scenario) -> tuple[Intrinsics, float]:
+    sc = scenario.camera
+    intr = Intrinsics(
+        sc.width or cfg.camera.width,
+        sc.height or cfg.camera.height,
+        sc.hfov_deg or cfg.camera.hfov_deg,
+    )
+    return intr, sc.height_m or cfg.camera.height_m
+
+
+def _row(
+    step: Step, truth: Truth, servos: SimServos, intr: Intrinsics, tracker: Tracker
+) -> TraceRow:
+    teacher = truth.people[truth.teacher_id]
+    tp, tt = bearing_of_point(teacher.target)
+    uv, front = project(
+        teacher.keypoints[list(HEAD_AND_TORSO)], truth.cam_pan, truth.cam_tilt, intr
+    )
+    in_frame = bool(
+        front.all()
+        and (uv[:, 0] >= 0).all()
+        and (uv[:, 0] < intr.width).all()
+        and (uv[:, 1] >= 0).all()
+        and (uv[:, 1] < intr.height).all()
+    )
+    tuv, _ = project(teacher.target[None, :], truth.cam_pan, truth.cam_tilt, intr)
+    centred = bool(intr.width / 3 <= tuv[0, 0] < 2 * intr.width / 3)
+    err = angle_between(truth.cam_pan, truth.cam_tilt, tp, tt)
+    followed = None
+    tid = tracker.teacher_id if step.aim.mode in ("follow", "coast") else None
+    if tid is not None:
+        tr = tracker.tracks.get(tid)
+        followed = -1 if tr is None or tr.truth_id is None else tr.truth_id
+    lat = max(step.latencies) * 1000.0 if step.latencies else None
+    return TraceRow(
+        step.frame.index, truth.t, truth.cam_pan, truth.cam_tilt, step.command[0], step.command[1],
+        tp, tt, followed, truth.teacher_id, tid, in_frame, centred, err, step.aim.mode,
+        teacher.speed, lat,
+    )  # fmt: skip
+
+
+def build_controller(cfg: Config, intr: Intrinsics, kind: str | None = None) -> Controller:
+    m = cfg.motor
+    if (kind or m.control.kind) == "naive":
+        return NaiveController(intr, m.pan, m.tilt)
+    return RoomController(
+        m.control, m.pan, m.tilt, cfg.tracker.search_speed_deg_s, m.park_speed_deg_s
+    )
+
+
+def run_sim(
+    cfg: Config,
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    seconds: float | None = None,
+    controller: str | None = None,
+    clock: Clock | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> SimResult:
+    """Run the robot's loop in the simulated classroom; returns the per-frame trace."""
+    seed = cfg.sim.seed if seed is None else seed
+    clock = clock or FakeClock(0.0)
+    intr, cam_h = intrinsics_for(cfg, scenario)
+    duration = min(seconds, scenario.duration_s) if seconds else scenario.duration_s
+    home = (cfg.motor.pan.home_deg, cfg.motor.tilt.home_deg)
+    servos = SimServos(clock, SimServoParams(**cfg.sim.servo.model_dump()), start=home, seed=seed)
+    classroom = Classroom(scenario, cam_h, seed)
+    camera = SimCamera(classroom, servos, clock, intr.width, intr.height, cfg.camera.fps, duration)
+    detector = OracleDetector(intr, cfg.sim, classroom.occluder_boxes(), cam_h, seed)
+    inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
+    tracker = Tracker(cfg.tracker, intr, home=home)
+    head = PanTiltHead(servos, cfg.motor.pan, cfg.motor.tilt, clock, cfg.motor.park_speed_deg_s)
+    loop = FrameLoop(
+        camera, inference, tracker, build_controller(cfg, intr, controller), head, clock
+    )
+    result = SimResult(scenario, seed, cfg.camera.fps)
+    with head:
+        head.command(*home)
+        while (step := loop.step()) is not None:
+            result.rows.append(_row(step, step.frame.truth, servos, intr, tracker))
+            if progress is not None and step.frame.index % 30 == 0:
+                progress(step.frame.index / cfg.camera.fps, duration)
+        loop.close()
+    result.switches = list(tracker.switches)
+    result.servo_history = servos.history
+    return result
+
+
+def rows_as_arrays(rows: list[TraceRow]) -> dict[str, np.ndarray]:
+    return {c: np.array([getattr(r, c) for r in rows], dtype=object) for c in TRACE_COLUMNS}

@@ -1,0 +1,424 @@
+"""People → tracks → the teacher → where the camera should aim.
+
+The tracker works in room bearings (see coachcam/geometry.py): each pose is converted to the
+bearing of its torso centre using the camera's pointing *at the frame's capture time*, so a
+person standing still keeps the same bearing while the camera moves. Tracks are kept by
+bearing, apparent size, posture and clothing colour; the teacher is one track, chosen once
+(standing, at the front of the room, or wearing the badge) and kept through crossings and
+occlusion. When the teacher is lost the aim goes coast → hold → search → home, each for a
+configured time. Every change of who is followed is logged with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from coachcam.geometry import Intrinsics, angle_between, pixel_to_bearing
+from tracker.config import TrackerConfig
+from tracker.types import HIPS, KNEES, SHOULDERS, Detections, Pose, appearance_distance
+
+log = logging.getLogger(__name__)
+
+AimMode = Literal["follow", "coast", "hold", "search", "home", "idle"]
+SEEN_RECENTLY_S = 0.3  # within this, the teacher counts as seen (about 2 detections at 8 Hz)
+POSTURE_CERTAIN = 5  # posture votes before a track's posture gates association
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A pose converted to what the tracker reasons with."""
+
+    pose: Pose
+    pan: float
+    tilt: float
+    size_deg: float  # angular length of the torso: a distance cue
+    standing: bool | None  # None when the legs are not seen
+    t: float
+
+
+def torso_target_px(pose: Pose, min_vis: float) -> tuple[float, float, float] | None:
+    """Pixel (u, v) of the torso centre and the torso length in px, from whatever is visible."""
+    kp = pose.keypoints
+    vis = kp[:, 2] >= min_vis
+    sh = [i for i in SHOULDERS if vis[i]]
+    hp = [i for i in HIPS if vis[i]]
+    if not sh:
+        return None
+    s = kp[sh, :2].mean(axis=0)
+    if hp:
+        h = kp[hp, :2].mean(axis=0)
+        length = float(np.hypot(*(h - s)))
+        c = (s + h) / 2.0
+        return float(c[0]), float(c[1]), length
+    if len(sh) == 2:
+        width = float(np.hypot(*(kp[SHOULDERS[0], :2] - kp[SHOULDERS[1], :2])))
+        length = 1.1 * width  # torso length is about 1.1 shoulder widths
+        return float(s[0]), float(s[1] + length / 2.0), length
+    return None
+
+
+def is_standing(pose: Pose, min_vis: float) -> bool | None:
+    """Standing if the thighs hang down; seated if they point at the camera. None if unseen.
+
+    Seen from a camera above the people, a seated person's thigh (horizontal, towards the camera)
+    projects to well under half the torso length; a standing person's to about its full length.
+    """
+    kp = pose.keypoints
+    vis = kp[:, 2] >= min_vis
+    idx = [(h, k) for h, k in zip(HIPS, KNEES, strict=True) if vis[h] and vis[k]]
+    if not idx or not all(vis[i] for i in SHOULDERS):
+        return None
+    hips = kp[[h for h, _ in idx], :2].mean(axis=0)
+    knees = kp[[k for _, k in idx], :2].mean(axis=0)
+    shoulders = kp[list(SHOULDERS), :2].mean(axis=0)
+    torso = float(np.hypot(*(hips - shoulders)))
+    if torso <= 1.0:
+        return None
+    return bool((knees[1] - hips[1]) > 0.55 * torso)
+
+
+class BearingFilter:
+    """Alpha-beta filter on a (pan, tilt) bearing with irregular time steps.
+
+    Written here rather than taken from a library: it is eight lines and must accept the
+    capture timestamps, not a fixed rate.
+    """
+
+    def __init__(self, pan: float, tilt: float, t: float, alpha: float, beta: float) -> None:
+        self.x = np.array([pan, tilt], dtype=float)
+        self.v = np.zeros(2)
+        self.t = t
+        self.alpha, self.beta = alpha, beta
+
+    def update(self, pan: float, tilt: float, t: float) -> None:
+        dt = t - self.t
+        if dt <= 1e-6:
+            self.x = (1 - self.alpha) * self.x + self.alpha * np.array([pan, tilt])
+            return
+        pred = self.x + self.v * dt
+        r = np.array([pan, tilt]) - pred
+        self.x = pred + self.alpha * r
+        self.v = self.v + (self.beta / dt) * r
+        self.t = t
+
+    def predict(self, t: float) -> tuple[float, float]:
+        p = self.x + self.v * (t - self.t)
+        return float(p[0]), float(p[1])
+
+
+@dataclass
+class Track:
+    id: int
+    filt: BearingFilter
+    t_first: float
+    t_last: float  # capture time of the last matched observation
+    t_updated: float  # clock time at which that observation arrived
+    size_deg: float
+    hits: int = 1
+    standing_votes: int = 0
+    seated_votes: int = 0
+    appearance: np.ndarray | None = None
+    last: Observation | None = None
+    truth_id: int | None = None  # from the simulated oracle, for reports only
+
+    @property
+    def standing(self) -> bool:
+        return self.standing_votes > self.seated_votes
+
+    @property
+    def posture_known(self) -> bool:
+        return self.standing_votes + self.seated_votes >= POSTURE_CERTAIN
+
+    def vote(self, standing: bool | None) -> None:
+        # Votes decay so a person who stands up is re-classified within a second or so.
+        if standing is True:
+            self.standing_votes = min(self.standing_votes + 1, 15)
+            self.seated_votes = max(self.seated_votes - 1, 0)
+        elif standing is False:
+            self.seated_votes = min(self.seated_votes + 1, 15)
+            self.standing_votes = max(self.standing_votes - 1, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Aim:
+    """Where the camera should point now, and why."""
+
+    mode: AimMode
+    pan: float = 0.0
+    tilt: float = 0.0
+    vel_pan: float = 0.0
+    vel_tilt: float = 0.0
+    t_ref: float = 0.0  # the time the bearing refers to (the controller predicts from it)
+    track_id: int | None = None
+    t_capture: float | None = None  # capture time of the newest measurement behind it
+    pixel: tuple[float, float] | None = None  # torso centre in that frame (for the naive baseline)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySwitch:
+    t: float
+    old: int | None
+    new: int | None
+    reason: str
+
+
+@dataclass
+class Tracker:
+    cfg: TrackerConfig
+    intr: Intrinsics
+    home: tuple[float, float] = (0.0, 0.0)
+    tracks: dict[int, Track] = field(default_factory=dict)
+    teacher_id: int | None = None
+    teacher_look: np.ndarray | None = None
+    lost_since: float | None = None
+    ever_locked: bool = False
+    switches: list[IdentitySwitch] = field(default_factory=list)
+    _next_id: int = 1
+    _last_bearing: tuple[float, float] = (0.0, 0.0)
+    _t_start: float | None = None
+
+    # -- observations ---------------------------------------------------------------------
+    def observe(self, pose: Pose, t: float, cam_pan: float, cam_tilt: float) -> Observation | None:
+        c = torso_target_px(pose, self.cfg.min_visibility)
+        if c is None:
+            return None
+        u, v, length = c
+        pan, tilt = pixel_to_bearing(u, v, cam_pan, cam_tilt, self.intr)
+        size = math.degrees(math.atan2(length, self.intr.fx))
+        return Observation(
+            pose, pan, tilt, max(size, 1e-3), is_standing(pose, self.cfg.min_visibility), t
+        )
+
+    # -- update -----------------------------------------------------------------------------
+    def update(self, dets: Detections, cam_pan: float, cam_tilt: float, now: float) -> None:
+        """Fold one frame's detections in. ``cam_pan/tilt``: pointing at ``dets.t_capture``."""
+        t = dets.t_capture
+        obs = [o for p in dets.poses if (o := self.observe(p, t, cam_pan, cam_tilt)) is not None]
+        pairs = self._associate(obs, t)
+        matched_obs = set()
+        for tid, j in pairs:
+            self._apply(self.tracks[tid], obs[j], now)
+            matched_obs.add(j)
+        for j, o in enumerate(obs):
+            if j not in matched_obs:
+                self._new_track(o, now)
+        for tid in [
+            tid for tid, tr in self.tracks.items() if now - tr.t_updated > self.cfg.drop_after_s
+        ]:
+            if tid == self.teacher_id:
+                self._set_teacher(None, now, f"teacher unseen for {self.cfg.drop_after_s:.1f} s")
+            del self.tracks[tid]
+        self._choose_teacher(now)
+
+    def _cost(self, tr: Track, o: Observation, t: float) -> float | None:
+        pp, pt = tr.filt.predict(t)
+        dang = angle_between(pp, pt, o.pan, o.tilt)
+        speed = float(np.hypot(*tr.filt.v))
+        gate = self.cfg.max_match_deg + min(20.0, speed * max(0.0, t - tr.t_last))
+        if dang > gate:
+            return None
+        if tr.posture_known and o.standing is not None and o.standing != tr.standing:
+            return None  # a standing track never jumps onto a seated person, nor back
+        size = abs(math.log(o.size_deg / tr.size_deg)) / math.log(1.5)
+        look = appearance_distance(tr.appearance, o.pose.appearance)
+        app = 0.0 if look is None else 3.0 * look * self.cfg.appearance_weight
+        return dang / self.cfg.max_match_deg + size + app
+
+    def _associate(self, obs: list[Observation], t: float) -> list[tuple[int, int]]:
+        # Greedy by cost: a handful of people per frame, so no need for the Hungarian method.
+        cands = []
+        for tid, tr in self.tracks.items():
+            for j, o in enumerate(obs):
+                c = self._cost(tr, o, t)
+                if c is not None:
+                    cands.append((c, tid, j))
+        cands.sort()
+        used_t, used_o, pairs = set(), set(), []
+        for _c, tid, j in cands:
+            if tid in used_t or j in used_o:
+                continue
+            used_t.add(tid)
+            used_o.add(j)
+            pairs.append((tid, j))
+        return pairs
+
+    def _apply(self, tr: Track, o: Observation, now: float) -> None:
+        tr.filt.update(o.pan, o.tilt, o.t)
+        tr.t_last, tr.t_updated = o.t, now
+        tr.size_deg = 0.8 * tr.size_deg + 0.2 * o.size_deg
+        tr.hits += 1
+        tr.vote(o.standing)
+        look = o.pose.appearance
+        if look is not None:
+            tr.appearance = (
+                look.copy() if tr.appearance is None else 0.9 * tr.appearance + 0.1 * look
+            )
+        tr.last = o
+        tr.truth_id = o.pose.truth_id
+
+    def _new_track(self, o: Observation, now: float) -> None:
+        tr = Track(
+            id=self._next_id,
+            filt=BearingFilter(o.pan, o.tilt, o.t, self.cfg.filter_alpha, self.cfg.filter_beta),
+            t_first=o.t,
+            t_last=o.t,
+            t_updated=now,
+            size_deg=o.size_deg,
+            appearance=None if o.pose.appearance is None else o.pose.appearance.copy(),
+            last=o,
+            truth_id=o.pose.truth_id,
+        )
+        tr.vote(o.standing)
+        self.tracks[tr.id] = tr
+        self._next_id += 1
+
+    # -- the teacher ------------------------------------------------------------------------
+    def _candidates(self) -> list[Track]:
+        return [
+            tr
+            for tr in self.tracks.values()
+            if tr.hits >= self.cfg.confirm_hits and tr.posture_known and tr.standing
+        ]
+
+    def _choose_teacher(self, now: float) -> None:
+        badge = self.cfg.badge_id
+        if badge >= 0:
+            for tr in self.tracks.values():
+                if (
+                    tr.last is not None
+                    and tr.last.pose.marker_id == badge
+                    and tr.id != self.teacher_id
+                ):
+                    self._set_teacher(tr.id, now, f"wears badge {badge}")
+                    return
+        if self.teacher_id is not None:
+            return
+        if self.teacher_look is not None and not self._search_exhausted(now):
+            # Re-identification: a clothing-colour match need not wait for a settled posture,
+            # but must not look seated.
+            scored = []
+            for tr in self.tracks.values():
+                if tr.hits < 2 or tr.seated_votes > 0 or tr.standing_votes < 2:
+                    continue
+                d = appearance_distance(self.teacher_look, tr.appearance)
+                if d is not None and d < self.cfg.appearance_accept:
+                    scored.append((d, tr.id))
+            if scored:
+                d, tid = min(scored)
+                self._set_teacher(tid, now, f"re-identified by clothing colour (distance {d:.2f})")
+            return
+        cands = self._candidates()
+        if not cands:
+            return
+        # First lock (or after a full search): the standing person furthest to the front of the
+        # room (smallest torso), then nearest the middle of the picture.
+        best = min(
+            cands, key=lambda tr: (round(tr.size_deg, 1), abs(tr.filt.x[0] - self._last_bearing[0]))
+        )
+        reason = "standing person at the front of the room"
+        if self.ever_locked:
+            reason += " (after a full search for the teacher)"
+        self._set_teacher(best.id, now, reason)
+
+    def _search_exhausted(self, now: float) -> bool:
+        if self.lost_since is None:
+            return False
+        c = self.cfg
+        return now - self.lost_since > c.coast_s + c.hold_s + c.search_s
+
+    def _set_teacher(self, tid: int | None, now: float, reason: str) -> None:
+        old = self.teacher_id
+        if tid == old:
+            return
+        self.teacher_id = tid
+        self.switches.append(IdentitySwitch(now, old, tid, reason))
+        log.info("identity: following %s (was %s): %s", tid, old, reason)
+        if tid is not None:
+            tr = self.tracks[tid]
+            self.ever_locked = True
+            self.lost_since = None
+            if tr.appearance is not None and (
+                self.teacher_look is None or "badge" in reason or "retarget" in reason
+            ):
+                self.teacher_look = tr.appearance.copy()
+        elif old is not None and old in self.tracks and self.lost_since is None:
+            self.lost_since = self.tracks[old].t_updated
+
+    def retarget(self, track_id: int, now: float) -> None:
+        """The coach or technician picks who to follow (a track id)."""
+        if track_id not in self.tracks:
+            raise KeyError(f"no track {track_id}; tracks now: {sorted(self.tracks)}")
+        self.teacher_look = None
+        self._set_teacher(track_id, now, "retarget by operator")
+
+    def retarget_centre(self, cam_pan: float, cam_tilt: float, now: float) -> int | None:
+        """Follow the person nearest the centre of the picture now."""
+        if not self.tracks:
+            return None
+        tr = min(
+            self.tracks.values(),
+            key=lambda t: angle_between(t.filt.x[0], t.filt.x[1], cam_pan, cam_tilt),
+        )
+        self.retarget(tr.id, now)
+        return tr.id
+
+    @property
+    def teacher(self) -> Track | None:
+        return None if self.teacher_id is None else self.tracks.get(self.teacher_id)
+
+    # -- aim --------------------------------------------------------------------------------
+    def aim(self, now: float) -> Aim:
+        c = self.cfg
+        tr = self.teacher
+        if tr is not None:
+            lost_for = now - tr.t_updated
+            pan, tilt = tr.filt.predict(tr.t_last)
+            self._last_bearing = (pan, tilt)
+            if lost_for <= SEEN_RECENTLY_S or lost_for <= c.coast_s:
+                mode: AimMode = "follow" if lost_for <= SEEN_RECENTLY_S else "coast"
+                v = tr.filt.v
+                px = None
+                if tr.last is not None:
+                    c0 = torso_target_px(tr.last.pose, c.min_visibility)
+                    px = None if c0 is None else (c0[0], c0[1])
+                return Aim(
+                    mode, pan, tilt, float(v[0]), float(v[1]), tr.t_last, tr.id, tr.t_last, px
+                )
+            lost_since = tr.t_updated
+        elif self.lost_since is not None:
+            lost_since = self.lost_since
+        else:
+            # Nobody locked yet: wait a moment at home, then sweep the room to find the teacher.
+            if self._t_start is None:
+                self._t_start = now
+            waited = now - self._t_start - c.hold_s
+            if waited <= 0:
+                return Aim("idle", *self.home, t_ref=now)
+            return Aim("idle", self.home[0] + self._sweep(waited, 35.0), self.home[1], t_ref=now)
+        lost_for = now - lost_since
+        lp, lt = self._last_bearing
+        if lost_for <= c.coast_s + c.hold_s:
+            return Aim("hold", lp, lt, t_ref=now)
+        if lost_for <= c.coast_s + c.hold_s + c.search_s:
+            # Sweep +-20 deg around where the teacher was last seen (a triangle wave).
+            amp = 20.0
+            period = 4.0 * amp / c.search_speed_deg_s
+            phase = ((lost_for - c.coast_s - c.hold_s) / period) % 1.0
+            off = amp * (
+                4 * phase if phase < 0.25 else 2 - 4 * phase if phase < 0.75 else 4 * phase - 4
+            )
+            return Aim("search", lp + off, lt, t_ref=now)
+        return Aim("home", *self.home, t_ref=now)
+
+    def _sweep(self, t: float, amp: float) -> float:
+        """A triangle wave of amplitude ``amp`` at the search speed, starting at 0."""
+        period = 4.0 * amp / self.cfg.search_speed_deg_s
+        phase = (t / period) % 1.0
+        return amp * (
+            4 * phase if phase < 0.25 else 2 - 4 * phase if phase < 0.75 else 4 * phase - 4
+        )
