@@ -58,7 +58,7 @@ def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, 
 
 def expand_roi(roi: Roi, margin: float, width: int, height: int) -> tuple[int, int, int, int]:
     """The region grown by ``margin`` of its size on each side, at least ``MIN_CROP_PX``,
-    clamped to the frame; integer pixel bounds ``(x0, y0, x1, y1)``."""
+    clamped to the frame; integer pixel bounds ``(x0, y0, x1, y1)``, possibly empty."""
     w = max(roi.x1 - roi.x0, 1.0)
     h = max(roi.y1 - roi.y0, 1.0)
     cx, cy = (roi.x0 + roi.x1) / 2.0, (roi.y0 + roi.y1) / 2.0
@@ -68,7 +68,8 @@ def expand_roi(roi: Roi, margin: float, width: int, height: int) -> tuple[int, i
     y0 = int(max(0.0, np.floor(cy - half_h)))
     x1 = int(min(float(width), np.ceil(cx + half_w)))
     y1 = int(min(float(height), np.ceil(cy + half_h)))
-    return x0, y0, x1, y1
+    x0, y0 = min(x0, width), min(y0, height)
+    return x0, y0, max(x0, x1), max(y0, y1)  # a region wholly outside the frame is empty
 
 
 def tile_regions(
