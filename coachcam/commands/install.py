@@ -1,0 +1,370 @@
+"""``coachcam install``: make this Raspberry Pi a coachcam robot (run as root, once).
+
+Steps, each idempotent (a second run only reports what is already there):
+
+1. checks the virtual environment ``/opt/coachcam/venv`` (made by hand first, see
+   systemd/README.md: it needs ``--system-site-packages`` for apt's picamera2);
+2. the groups ``video``, ``gpio``, ``dialout`` (created as system groups if this OS lacks one)
+   and the system user ``coachcam`` in them, home ``/var/lib/coachcam``, no login shell;
+3. ``/etc/coachcam/coachcam.toml``: the documented defaults (``coachcam config --defaults``,
+   the same text as config/coachcam.toml) set up for the robot: real camera and servo driver,
+   the calibration file, the stream key credential. An existing file is kept and validated;
+4. ``/etc/coachcam/stream-key`` (empty, 0600) if absent: systemd's ``LoadCredential=`` refuses
+   to start the service when the file is missing;
+5. the calibration file's place, ``/etc/coachcam/calibration.toml`` (``coachcam calibrate``
+   writes it; validated if present);
+6. the unit into ``/etc/systemd/system`` and ``systemctl enable`` (not started: calibrate first,
+   or pass ``--now``).
+
+``--root DIR`` installs into DIR as if it were ``/`` (tests, or an SD card image mounted on a
+laptop: useradd/groupadd ``--prefix``, ``systemctl --root``); ``--dry-run`` prints the steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coachcam.errors import CoachcamError
+
+USER = "coachcam"
+GROUPS = ("video", "gpio", "dialout")
+VENV = Path("/opt/coachcam/venv")
+ETC = Path("/etc/coachcam")
+CONFIG = ETC / "coachcam.toml"
+STREAM_KEY = ETC / "stream-key"
+CALIBRATION = ETC / "calibration.toml"
+UNIT_NAME = "coachcam.service"
+UNIT_DIR = Path("/etc/systemd/system")
+HOME = Path("/var/lib/coachcam")
+
+Runner = Callable[[Sequence[str]], None]
+
+
+def run_command(cmd: Sequence[str]) -> None:
+    try:
+        subprocess.run(list(cmd), check=True)
+    except FileNotFoundError:
+        raise CoachcamError(f"command not found: {cmd[0]}") from None
+    except subprocess.CalledProcessError as exc:
+        raise CoachcamError(
+            f"`{shlex.join(cmd)}` failed with exit status {exc.returncode}"
+        ) from None
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "install",
+        parents=[common],
+        help="install the daemon on this Raspberry Pi (user, config, systemd unit)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    p.add_argument(
+        "--root",
+        "--prefix",
+        dest="root",
+        metavar="DIR",
+        type=Path,
+        default=Path("/"),
+        help="install into DIR as if it were / (default: /)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the steps, change nothing")
+    p.add_argument(
+        "--camera",
+        choices=["picamera2", "v4l2"],
+        default="picamera2",
+        help="camera.source for a new config (default: picamera2)",
+    )
+    p.add_argument(
+        "--driver",
+        choices=["serial", "gpio"],
+        default="serial",
+        help="motor.driver for a new config (default: serial, a Pololu Maestro)",
+    )
+    p.add_argument(
+        "--unit",
+        metavar="PATH",
+        type=Path,
+        help="unit file to install (default: systemd/coachcam.service of this source tree)",
+    )
+    p.add_argument("--now", action="store_true", help="also start the service")
+    p.set_defaults(func=run)
+
+
+@dataclass
+class Step:
+    """One thing the install does (``action``) or only reports (``action`` is None)."""
+
+    what: str
+    action: Callable[[], None] | None = None
+
+
+def under(root: Path, path: Path) -> Path:
+    """``path`` (absolute, in the robot's namespace) inside ``root``."""
+    return root / path.relative_to("/")
+
+
+def names_in(db: Path) -> dict[str, list[str]]:
+    """Names in an /etc/passwd or /etc/group file -> their fields."""
+    try:
+        lines = db.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    return {f[0]: f for f in (line.split(":") for line in lines) if f and f[0]}
+
+
+def default_unit_file() -> Path:
+    return Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME
+
+
+def set_key(text: str, section: str, key: str, value: str) -> str:
+    """Replace ``key = ...`` in ``[section]`` of the documented defaults."""
+    lines = text.split("\n")
+    inside = False
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            inside = line.strip() == f"[{section}]"
+        elif inside and re.match(rf"{re.escape(key)}\s*=", line):
+            lines[i] = f"{key} = {value}"
+            return "\n".join(lines)
+    raise CoachcamError(f"no key {section}.{key} in the default config")
+
+
+def robot_config(camera: str, driver: str) -> str:
+    """The documented defaults, set up for the robot."""
+    from coachcam.config import parse_config
+    from coachcam.configdoc import HEADER, render_defaults
+
+    text = render_defaults().removeprefix(HEADER)
+    text = set_key(text, "camera", "source", f'"{camera}"')
+    text = set_key(text, "motor", "driver", f'"{driver}"')
+    text = set_key(text, "motor", "calibration_file", f'"{CALIBRATION}"')
+    text = set_key(text, "stream", "credential", '"stream-key"')
+    header = (
+        "# coachcam on this robot, written by `coachcam install`. Edit and then\n"
+        "#   sudo coachcam config --config /etc/coachcam/coachcam.toml && "
+        "sudo systemctl restart coachcam\n"
+        "# The stream key goes in /etc/coachcam/stream-key (root, 0600), never in this file.\n"
+        "# Every key is listed with its default and what it means; unknown keys are rejected.\n"
+    )
+    parse_config(tomllib.loads(text), "robot config")  # raises ConfigError if a key moved
+    return header + text
+
+
+def write_file(path: Path, text: str, mode: int) -> None:
+    """Write atomically (temp file + rename) with ``mode``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Installer:
+    """Plans the install against ``root``; ``run`` executes commands (fake it in tests)."""
+
+    def __init__(
+        self,
+        root: Path = Path("/"),
+        *,
+        unit_file: Path | None = None,
+        camera: str = "picamera2",
+        driver: str = "serial",
+        start: bool = False,
+        run: Runner | None = None,
+    ) -> None:
+        self.root = root
+        self.unit_file = unit_file if unit_file is not None else default_unit_file()
+        self.camera = camera
+        self.driver = driver
+        self.start = start
+        self.run = run if run is not None else run_command
+
+    @property
+    def is_live(self) -> bool:
+        """Installing into the running system (not into a directory)."""
+        return self.root.resolve() == Path("/")
+
+    def p(self, path: Path) -> Path:
+        return under(self.root, path)
+
+    def prefix(self) -> list[str]:
+        return [] if self.is_live else ["--prefix", str(self.root)]
+
+    def plan(self) -> list[Step]:
+        # The venv first: if it is missing, fail before changing anything.
+        return [
+            self.plan_venv(),
+            *self.plan_user(),
+            *self.plan_config(),
+            self.plan_calibration(),
+            *self.plan_unit(),
+        ]
+
+    def plan_user(self) -> list[Step]:
+        steps = []
+        groups = names_in(self.p(Path("/etc/group")))
+        for g in GROUPS:
+            if g in groups:
+                steps.append(Step(f"group {g}: exists"))
+            else:
+                cmd = ["groupadd", "--system", *self.prefix(), g]
+                steps.append(Step(f"create group {g}: {shlex.join(cmd)}", self._cmd(cmd)))
+        if USER in names_in(self.p(Path("/etc/passwd"))):
+            steps.append(Step(f"user {USER}: exists"))
+        else:
+            cmd = [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--home-dir",
+                str(HOME),
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--groups",
+                ",".join(GROUPS),
+                "--comment",
+                "coachcam classroom camera",
+                *self.prefix(),
+                USER,
+            ]
+            steps.append(Step(f"create user {USER}: {shlex.join(cmd)}", self._cmd(cmd)))
+        return steps
+
+    def plan_venv(self) -> Step:
+        exe = self.p(VENV / "bin" / "coachcam")
+        if not exe.exists():
+            return Step(
+                f"MISSING {VENV}/bin/coachcam: make the venv first (systemd/README.md):\n"
+                f"    python3 -m venv --system-site-packages {VENV}\n"
+                f"    {VENV}/bin/pip install '/path/to/coachcam[pi]'",
+                self._fail(f"{VENV}/bin/coachcam not found: make the venv first (see --dry-run)"),
+            )
+        cfg = self.p(VENV / "pyvenv.cfg")
+        system = "include-system-site-packages = true" in (
+            cfg.read_text(encoding="utf-8") if cfg.exists() else ""
+        )
+        note = "" if system else " (WARNING: no --system-site-packages: apt's picamera2 is unseen)"
+        return Step(f"venv {VENV}: present{note}")
+
+    def plan_config(self) -> list[Step]:
+        steps = []
+        cfg = self.p(CONFIG)
+        if cfg.exists():
+            steps.append(Step(f"config {CONFIG}: exists, kept", self._validate_config(cfg)))
+        else:
+            text = robot_config(self.camera, self.driver)
+            steps.append(
+                Step(
+                    f"write {CONFIG} (camera {self.camera}, servos {self.driver}; 0644)",
+                    lambda: write_file(cfg, text, 0o644),
+                )
+            )
+        key = self.p(STREAM_KEY)
+        if key.exists():
+            steps.append(Step(f"stream key {STREAM_KEY}: exists, kept"))
+        else:
+            steps.append(
+                Step(
+                    f"create empty {STREAM_KEY} (0600; put the stream key in it)",
+                    lambda: write_file(key, "", 0o600),
+                )
+            )
+        return steps
+
+    def plan_calibration(self) -> Step:
+        cal = self.p(CALIBRATION)
+        if not cal.exists():
+            return Step(
+                f"calibration {CALIBRATION}: not yet; run "
+                f"`sudo coachcam calibrate --config {CONFIG}` before following anyone"
+            )
+
+        def check() -> None:
+            from motor.calibration import load_calibration
+
+            load_calibration(cal, missing_ok=False)
+
+        return Step(f"calibration {CALIBRATION}: exists, validated", check)
+
+    def plan_unit(self) -> list[Step]:
+        try:
+            text = self.unit_file.read_text(encoding="utf-8")
+        except OSError:
+            raise CoachcamError(
+                f"unit file not found: {self.unit_file} (pass --unit PATH to "
+                "systemd/coachcam.service of the coachcam source)"
+            ) from None
+        dest = self.p(UNIT_DIR / UNIT_NAME)
+        steps = []
+        if dest.exists() and dest.read_text(encoding="utf-8") == text:
+            steps.append(Step(f"unit {UNIT_DIR / UNIT_NAME}: up to date"))
+        else:
+            verb = "update" if dest.exists() else "install"
+            steps.append(
+                Step(f"{verb} unit {UNIT_DIR / UNIT_NAME}", lambda: write_file(dest, text, 0o644))
+            )
+        if self.is_live:
+            steps.append(Step("systemctl daemon-reload", self._cmd(["systemctl", "daemon-reload"])))
+            enable = ["systemctl", "enable", *(["--now"] if self.start else []), UNIT_NAME]
+        else:
+            enable = ["systemctl", f"--root={self.root}", "enable", UNIT_NAME]
+        steps.append(Step(shlex.join(enable), self._cmd(enable)))
+        return steps
+
+    def _cmd(self, cmd: list[str]) -> Callable[[], None]:
+        return lambda: self.run(cmd)
+
+    @staticmethod
+    def _fail(message: str) -> Callable[[], None]:
+        def fail() -> None:
+            raise CoachcamError(message)
+
+        return fail
+
+    @staticmethod
+    def _validate_config(path: Path) -> Callable[[], None]:
+        def check() -> None:
+            from coachcam.config import load_config
+
+            load_config(path)
+
+        return check
+
+
+def run(args: argparse.Namespace) -> int:
+    inst = Installer(
+        args.root, unit_file=args.unit, camera=args.camera, driver=args.driver, start=args.now
+    )
+    if not args.dry_run and inst.is_live and os.geteuid() != 0:
+        raise CoachcamError("coachcam install must run as root (sudo), or use --dry-run")
+    steps = inst.plan()
+    where = "" if inst.is_live else f" into {args.root}"
+    print(f"coachcam install{where}{' (dry run: nothing changes)' if args.dry_run else ''}:")
+    for step in steps:
+        print(f"  {step.what}")
+        if step.action is not None and not args.dry_run:
+            try:
+                step.action()
+            except CoachcamError:
+                raise
+            except OSError as exc:
+                raise CoachcamError(f"{step.what.splitlines()[0]}: {exc}") from None
+    if not args.dry_run:
+        print("done. Next: edit /etc/coachcam/coachcam.toml, calibrate, then")
+        print("  sudo systemctl start coachcam && coachcam status")
+    return 0

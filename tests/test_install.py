@@ -1,0 +1,200 @@
+"""``coachcam install`` into a temporary root, with the user/systemctl commands recorded."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from coachcam.cli import main
+from coachcam.commands import install
+from coachcam.commands.install import Installer
+from coachcam.config import load_config
+from coachcam.errors import CoachcamError
+
+UNIT = Path(__file__).resolve().parents[1] / "systemd" / "coachcam.service"
+
+
+class Recorder:
+    """Stands in for useradd/groupadd/systemctl; keeps the commands it was given."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, cmd: Sequence[str]) -> None:
+        self.commands.append(list(cmd))
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.commands]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A fresh Raspberry Pi OS-like root: video and dialout exist, gpio does not."""
+    r = tmp_path / "root"
+    (r / "etc").mkdir(parents=True)
+    (r / "etc" / "group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:\n")
+    (r / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    venv = r / "opt" / "coachcam" / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "coachcam").write_text("#!/bin/sh\n")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+    return r
+
+
+def apply(inst: Installer) -> list[str]:
+    done = []
+    for step in inst.plan():
+        if step.action is not None:
+            step.action()
+        done.append(step.what)
+    return done
+
+
+def test_fresh_install(root: Path) -> None:
+    rec = Recorder()
+    apply(Installer(root, unit_file=UNIT, run=rec))
+    r = str(root)
+    assert rec.commands[0] == ["groupadd", "--system", "--prefix", r, "gpio"]
+    useradd = rec.commands[1]
+    assert useradd[0] == "useradd" and useradd[-1] == "coachcam"
+    assert useradd[useradd.index("--groups") + 1] == "video,gpio,dialout"
+    assert useradd[useradd.index("--shell") + 1] == "/usr/sbin/nologin"
+    assert ["--prefix", r] == useradd[-3:-1]
+    assert rec.commands[2] == ["systemctl", f"--root={r}", "enable", "coachcam.service"]
+    assert len(rec.commands) == 3
+
+    unit = root / "etc/systemd/system/coachcam.service"
+    assert unit.read_text() == UNIT.read_text()
+    assert oct(unit.stat().st_mode & 0o777) == "0o644"
+
+    key = root / "etc/coachcam/stream-key"
+    assert key.read_text() == ""
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+    cfg_path = root / "etc/coachcam/coachcam.toml"
+    assert oct(cfg_path.stat().st_mode & 0o777) == "0o644"
+    cfg = load_config(cfg_path)  # valid, and set up for the robot
+    assert cfg.camera.source == "picamera2"
+    assert cfg.motor.driver == "serial"
+    assert cfg.motor.calibration_file == "/etc/coachcam/calibration.toml"
+    assert cfg.stream.credential == "stream-key"
+    assert "Generated from the schema" not in cfg_path.read_text()
+
+
+def test_second_run_changes_nothing(root: Path) -> None:
+    apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    # the user and group now exist (what useradd/groupadd would have written)
+    with (root / "etc/group").open("a") as f:
+        f.write("gpio:x:995:coachcam\ncoachcam:x:994:\n")
+    with (root / "etc/passwd").open("a") as f:
+        f.write("coachcam:x:999:994::/var/lib/coachcam:/usr/sbin/nologin\n")
+    cfg = root / "etc/coachcam/coachcam.toml"
+    cfg.write_text('[camera]\nsource = "v4l2"\n')  # the admin's edit is kept
+    rec = Recorder()
+    steps = apply(Installer(root, unit_file=UNIT, run=rec))
+    assert rec.names() == ["systemctl"]  # enabling is idempotent
+    assert "user coachcam: exists" in steps
+    assert "unit /etc/systemd/system/coachcam.service: up to date" in steps
+    assert cfg.read_text() == '[camera]\nsource = "v4l2"\n'
+
+
+def test_invalid_existing_config_stops_the_install(root: Path) -> None:
+    cfg = root / "etc/coachcam/coachcam.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("[camera]\nsorce = 1\n")
+    with pytest.raises(CoachcamError, match="sorce"):
+        apply(Installer(root, unit_file=UNIT, run=Recorder()))
+
+
+def test_changed_unit_is_updated(root: Path, tmp_path: Path) -> None:
+    apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    newer = tmp_path / "coachcam.service"
+    newer.write_text(UNIT.read_text() + "# newer\n")
+    steps = apply(Installer(root, unit_file=newer, run=Recorder()))
+    assert "update unit /etc/systemd/system/coachcam.service" in steps
+    assert (root / "etc/systemd/system/coachcam.service").read_text().endswith("# newer\n")
+
+
+def test_missing_venv_fails_before_changing_anything(root: Path) -> None:
+    (root / "opt/coachcam/venv/bin/coachcam").unlink()
+    rec = Recorder()
+    with pytest.raises(CoachcamError, match="make the venv first"):
+        apply(Installer(root, unit_file=UNIT, run=rec))
+    assert rec.commands == []
+    assert not (root / "etc/coachcam").exists()
+
+
+def test_venv_without_system_site_packages_is_warned(root: Path) -> None:
+    (root / "opt/coachcam/venv/pyvenv.cfg").write_text("include-system-site-packages = false\n")
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    assert "picamera2 is unseen" in steps[0]
+
+
+def test_existing_calibration_is_validated(root: Path) -> None:
+    cal = root / "etc/coachcam/calibration.toml"
+    cal.parent.mkdir(parents=True)
+    cal.write_text("not toml [")
+    with pytest.raises(CoachcamError, match="calibration"):
+        apply(Installer(root, unit_file=UNIT, run=Recorder()))
+
+
+def test_live_root_uses_plain_commands(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inst = Installer(root, unit_file=UNIT, run=Recorder(), start=True)
+    monkeypatch.setattr(Installer, "is_live", property(lambda self: True))
+    whats = [s.what for s in inst.plan()]
+    assert "systemctl daemon-reload" in whats
+    assert whats[-1] == "systemctl enable --now coachcam.service"
+    assert not any("--prefix" in w for w in whats)
+
+
+def test_dry_run_prints_and_changes_nothing(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert main(["install", "--root", str(root), "--dry-run", "--driver", "gpio"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run" in out
+    assert "groupadd --system --prefix" in out
+    assert "servos gpio" in out
+    assert "useradd" in out and "'coachcam classroom camera'" in out
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_cli_install_into_root(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = Recorder()
+    monkeypatch.setattr(install, "run_command", rec)
+    assert main(["install", "--root", str(root), "--camera", "v4l2"]) == 0
+    assert "done." in capsys.readouterr().out
+    assert load_config(root / "etc/coachcam/coachcam.toml").camera.source == "v4l2"
+    assert rec.names() == ["groupadd", "useradd", "systemctl"]
+
+
+def test_live_install_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(CoachcamError, match="must run as root"):
+        install.run(
+            install.argparse.Namespace(
+                root=Path("/"),
+                unit=UNIT,
+                camera="picamera2",
+                driver="serial",
+                now=False,
+                dry_run=False,
+            )
+        )
+
+
+def test_missing_unit_file_is_named(root: Path, tmp_path: Path) -> None:
+    with pytest.raises(CoachcamError, match="--unit"):
+        Installer(root, unit_file=tmp_path / "nope.service", run=Recorder()).plan()
+
+
+def test_set_key_only_touches_its_section() -> None:
+    text = "[a]\nx = 1\n\n[b]\nx = 1\n"
+    assert tomllib.loads(install.set_key(text, "b", "x", "2")) == {"a": {"x": 1}, "b": {"x": 2}}
+    with pytest.raises(CoachcamError):
+        install.set_key(text, "c", "x", "2")
