@@ -23,12 +23,23 @@ def modules_in(package: str) -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
-def common_parser() -> argparse.ArgumentParser:
+def common_parser(in_subcommand: bool = False) -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command name.
+
+    In subcommands their default is SUPPRESS, so a value given before the command name is not
+    overwritten by the subcommand's default (an argparse pitfall).
+    """
+    sup = argparse.SUPPRESS
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--config", metavar="PATH", help="TOML config file (default: built-in defaults)")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        default=sup if in_subcommand else None,
+        help="TOML config file (default: built-in defaults)",
+    )
     p.add_argument(
         "--log-level",
-        default="warning",
+        default=sup if in_subcommand else "warning",
         choices=["debug", "info", "warning", "error"],
         help="log verbosity on stderr (default: warning)",
     )
@@ -36,10 +47,12 @@ def common_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = common_parser()
     parser = argparse.ArgumentParser(
-        prog="coachcam", description="Teacher-following classroom camera robot.", parents=[common]
+        prog="coachcam",
+        description="Teacher-following classroom camera robot.",
+        parents=[common_parser()],
     )
+    common = common_parser(in_subcommand=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules_in("coachcam.commands"):
         mod = importlib.import_module(f"coachcam.commands.{name}")

@@ -96,6 +96,10 @@ class SimServos:
     def _step_axis(self, ax: _Axis, dt: float) -> None:
         p = self.params
         err = ax.target - ax.pos
+        if err * ax.vel < 0:
+            # Moving away from a new target: a hobby servo's stiff position loop brakes hard, so
+            # (as in the real thing) it never swings past where it was commanded.
+            ax.vel = 0.0
         if abs(err) <= p.dead_band_deg and abs(ax.vel) < 1e-9:
             return
         # Fastest approach that can still stop in time: v = sqrt(2 a |err|), capped by speed.

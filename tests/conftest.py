@@ -1,0 +1,21 @@
+"""Shared test set-up: deterministic Hypothesis profile, a path to the shared media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("coachcam", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("coachcam")
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "data" / "media"
+
+
+@pytest.fixture
+def media_dir() -> Path:
+    if not MEDIA.is_dir():
+        pytest.skip(f"shared media not found at {MEDIA} (clone with shared/ beside the repo)")
+    return MEDIA
