@@ -23,7 +23,6 @@ from coachcam.geometry import Intrinsics
 from motor.config import AxisConfig, ControlConfig
 from tracker.tracker import Aim
 
-
 RESETTLE_S = 1.0  # after a stop, the dead zone is doubled for this long
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -68,7 +69,7 @@ def test_parking_is_gentle() -> None:
     clock.advance(1.0)
     head.park()
     cmds = [c for c in servos.commands if c[0] >= 1.0]
-    steps = [abs(b[1] - a[1]) for a, b in zip(cmds, cmds[1:], strict=False)]
+    steps = [abs(b[1] - a[1]) for a, b in itertools.pairwise(cmds)]
     # each step at most park speed x step time, plus one quantisation step of the servo
     assert max(steps) <= head.park_speed * head.step_s + servos.params.quantum_deg + 1e-9
 
