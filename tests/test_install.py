@@ -198,3 +198,16 @@ def test_set_key_only_touches_its_section() -> None:
     assert tomllib.loads(install.set_key(text, "b", "x", "2")) == {"a": {"x": 1}, "b": {"x": 2}}
     with pytest.raises(CoachcamError):
         install.set_key(text, "c", "x", "2")
+
+
+def test_pose_model_place_is_reported(root: Path) -> None:
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    model = next(s for s in steps if s.startswith("pose model"))
+    assert "not yet" in model and "COACHCAM_MODELS_DIR=/var/cache/coachcam/models" in model
+    # the unit points the daemon at the same place
+    assert "Environment=COACHCAM_MODELS_DIR=/var/cache/coachcam/models" in UNIT.read_text()
+    bundle = root / "var/cache/coachcam/models/pose_landmarker_full_offline.task"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_bytes(b"")
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    assert any(s.startswith("pose model") and "present" in s for s in steps)

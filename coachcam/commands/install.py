@@ -12,7 +12,7 @@ Steps, each idempotent (a second run only reports what is already there):
 4. ``/etc/coachcam/stream-key`` (empty, 0600) if absent: systemd's ``LoadCredential=`` refuses
    to start the service when the file is missing;
 5. the calibration file's place, ``/etc/coachcam/calibration.toml`` (``coachcam calibrate``
-   writes it; validated if present);
+   writes it; validated if present), and the pose model's, ``/var/cache/coachcam/models``;
 6. the unit into ``/etc/systemd/system`` and ``systemctl enable`` (not started: calibrate first,
    or pass ``--now``).
 
@@ -45,6 +45,8 @@ CALIBRATION = ETC / "calibration.toml"
 UNIT_NAME = "coachcam.service"
 UNIT_DIR = Path("/etc/systemd/system")
 HOME = Path("/var/lib/coachcam")
+# The unit sets COACHCAM_MODELS_DIR to this (CacheDirectory=coachcam).
+MODELS = Path("/var/cache/coachcam/models")
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -211,6 +213,7 @@ class Installer:
             *self.plan_user(),
             *self.plan_config(),
             self.plan_calibration(),
+            self.plan_model(),
             *self.plan_unit(),
         ]
 
@@ -300,6 +303,17 @@ class Installer:
             load_calibration(cal, missing_ok=False)
 
         return Step(f"calibration {CALIBRATION}: exists, validated", check)
+
+    def plan_model(self) -> Step:
+        from tracker.model_bundle import BUNDLE_NAME
+
+        bundle = MODELS / BUNDLE_NAME
+        if self.p(bundle).exists():
+            return Step(f"pose model {bundle}: present (verified at every start)")
+        return Step(
+            f"pose model {bundle}: not yet; build it once (needs PyPI):\n"
+            f"    sudo COACHCAM_MODELS_DIR={MODELS} {VENV}/bin/python -m tracker.model_bundle build"
+        )
 
     def plan_unit(self) -> list[Step]:
         try:
