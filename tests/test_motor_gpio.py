@@ -7,11 +7,15 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from motor_helpers import PAN, TILT, gpio_servos, maps, pulses_us
 
 from coachcam.errors import ServoError
 from motor.gpio import choose_pin_factory
 from motor.servo import PanTiltHead
+
+try:  # tests/ may or may not be a package
+    from tests.motor_helpers import PAN, TILT, gpio_servos, maps, pulses_us
+except ImportError:
+    from motor_helpers import PAN, TILT, gpio_servos, maps, pulses_us  # type: ignore[no-redef]
 
 
 def test_constructor_touches_no_pin() -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from motor_helpers import PAN, TILT, maps
 
 from coachcam.clock import FakeClock
 from coachcam.errors import ServoError
@@ -17,6 +16,11 @@ from motor.config import SerialConfig
 from motor.emulator import PROTOCOL_ERROR, MaestroEmulator, PtyMaestro
 from motor.maestro import MaestroServos, accel_units, error_names, lo_hi, speed_units
 from motor.servo import PanTiltHead
+
+try:  # tests/ may or may not be a package
+    from tests.motor_helpers import PAN, TILT, maps
+except ImportError:
+    from motor_helpers import PAN, TILT, maps  # type: ignore[no-redef]
 
 
 def serial_cfg(port: str, **kw: Any) -> SerialConfig:
