@@ -211,3 +211,20 @@ def test_pose_model_place_is_reported(root: Path) -> None:
     bundle.write_bytes(b"")
     steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
     assert any(s.startswith("pose model") and "present" in s for s in steps)
+
+
+def test_coachcam_is_linked_onto_path(root: Path) -> None:
+    apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    link = root / "usr/local/bin/coachcam"
+    assert os.readlink(link) == "/opt/coachcam/venv/bin/coachcam"
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    assert "/usr/local/bin/coachcam -> /opt/coachcam/venv/bin/coachcam: exists" in steps
+    link.unlink()
+    link.write_text("someone else's")
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    assert "/usr/local/bin/coachcam: something else is there, left alone" in steps
+
+
+def test_unit_found_in_the_robot_checkout(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(install, "__file__", str(root / "site-packages/coachcam/commands/x.py"))
+    assert install.default_unit_file(root) == root / "opt/coachcam/src/systemd/coachcam.service"

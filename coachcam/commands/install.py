@@ -13,7 +13,8 @@ Steps, each idempotent (a second run only reports what is already there):
    to start the service when the file is missing;
 5. the calibration file's place, ``/etc/coachcam/calibration.toml`` (``coachcam calibrate``
    writes it; validated if present), and the pose model's, ``/var/cache/coachcam/models``;
-6. the unit into ``/etc/systemd/system`` and ``systemctl enable`` (not started: calibrate first,
+6. ``/usr/local/bin/coachcam`` -> the venv's, so ``coachcam status`` is on the admin's PATH;
+7. the unit into ``/etc/systemd/system`` and ``systemctl enable`` (not started: calibrate first,
    or pass ``--now``).
 
 ``--root DIR`` installs into DIR as if it were ``/`` (tests, or an SD card image mounted on a
@@ -95,7 +96,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--unit",
         metavar="PATH",
         type=Path,
-        help="unit file to install (default: systemd/coachcam.service of this source tree)",
+        help="unit file to install (default: systemd/coachcam.service of this source tree, "
+        "else /opt/coachcam/src/systemd/coachcam.service)",
     )
     p.add_argument("--now", action="store_true", help="also start the service")
     p.set_defaults(func=run)
@@ -123,8 +125,15 @@ def names_in(db: Path) -> dict[str, list[str]]:
     return {f[0]: f for f in (line.split(":") for line in lines) if f and f[0]}
 
 
-def default_unit_file() -> Path:
-    return Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME
+SOURCE = Path("/opt/coachcam/src")
+LINK = Path("/usr/local/bin/coachcam")
+
+
+def default_unit_file(root: Path = Path("/")) -> Path:
+    """The unit of this source tree (an editable install or a checkout), else of the checkout
+    the robot's instructions make in /opt/coachcam/src (pip installs no systemd/ directory)."""
+    here = Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME
+    return here if here.exists() else under(root, SOURCE / "systemd" / UNIT_NAME)
 
 
 def set_key(text: str, section: str, key: str, value: str) -> str:
@@ -189,7 +198,7 @@ class Installer:
         run: Runner | None = None,
     ) -> None:
         self.root = root
-        self.unit_file = unit_file if unit_file is not None else default_unit_file()
+        self.unit_file = unit_file if unit_file is not None else default_unit_file(root)
         self.camera = camera
         self.driver = driver
         self.start = start
@@ -214,6 +223,7 @@ class Installer:
             *self.plan_config(),
             self.plan_calibration(),
             self.plan_model(),
+            self.plan_link(),
             *self.plan_unit(),
         ]
 
@@ -314,6 +324,21 @@ class Installer:
             f"pose model {bundle}: not yet; build it once (needs PyPI):\n"
             f"    sudo COACHCAM_MODELS_DIR={MODELS} {VENV}/bin/python -m tracker.model_bundle build"
         )
+
+    def plan_link(self) -> Step:
+        """``coachcam`` on the admin's PATH, so ``coachcam status`` just works."""
+        link = self.p(LINK)
+        target = VENV / "bin" / "coachcam"
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            return Step(f"{LINK} -> {target}: exists")
+        if link.exists() or link.is_symlink():
+            return Step(f"{LINK}: something else is there, left alone")
+
+        def make() -> None:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+
+        return Step(f"link {LINK} -> {target}", make)
 
     def plan_unit(self) -> list[Step]:
         try:
