@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,3 +285,14 @@ def test_default_state_file() -> None:
     assert health.state_file_candidates({"RUNTIME_DIRECTORY": "/run/coachcam"}) == [
         health.ROBOT_STATE_FILE
     ]
+
+
+def test_another_process_notifies_through_the_environment(listener: Listener) -> None:
+    """What systemd sees from a child started with NOTIFY_SOCKET (and nothing without it)."""
+    code = "from coachcam import health; health.ready(); health.status('up'); health.stopping()"
+    env = {**os.environ, "NOTIFY_SOCKET": listener.address}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert listener.messages() == [{"READY": "1"}, {"STATUS": "up"}, {"STOPPING": "1"}]
+    del env["NOTIFY_SOCKET"]
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert listener.messages() == []
