@@ -8,7 +8,17 @@ test, ``coachcam sim``) every call is a no-op.
 
 ``HealthReporter`` is what the daemon's frame loop talks to, once per frame: it pings
 ``WATCHDOG=1`` only while frames *and* control are really flowing, sends ``STATUS=`` at most once
-a second, and writes the state atomically as JSON for ``coachcam status``.
+a second, and writes the state atomically as JSON for ``coachcam status``::
+
+    with HealthReporter.from_env(clock=clock) as health:  # no I/O yet
+        ...  # open camera, load model, home servos
+        health.ready()  # READY=1
+        for frame in frames:  # (a loop that waits on frames, not on sleep)
+            ...
+            health.frame_done()  # times in ``clock``'s time base; default: now
+            health.control_done()  # a servo command went out, or the controller held
+            health.update(Health("following teacher", fps, streaming, pending, servo_ok))
+        health.stopping()  # on SIGTERM, before parking and closing
 """
 
 from __future__ import annotations
