@@ -203,6 +203,13 @@ class GpioServos:
     def read(self) -> tuple[float, float] | None:
         return None  # hobby servos report nothing back
 
+    def set_axis_map(self, index: int, axis: AxisMap) -> None:
+        """Swap one axis's mapping (calibration in progress); takes effect on the next write."""
+        with self._lock:
+            axes = list(self.axes)
+            axes[index] = axis
+            self.axes = (axes[0], axes[1])
+
     def release(self) -> None:
         """Stop the pulses: the servos stop driving (they hold nothing)."""
         with self._lock:

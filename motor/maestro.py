@@ -210,6 +210,13 @@ class MaestroServos:
                 out.append(ax.to_deg(qus / 4.0))
             return out[0], out[1]
 
+    def set_axis_map(self, index: int, axis: AxisMap) -> None:
+        """Swap one axis's mapping (calibration in progress); takes effect on the next write."""
+        with self._lock:
+            axes = list(self.axes)
+            axes[index] = axis
+            self.axes = (axes[0], axes[1])
+
     def release(self) -> None:
         """Target 0 on both channels: the Maestro stops sending pulses."""
         with self._lock:

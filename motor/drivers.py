@@ -1,0 +1,83 @@
+"""The one place that chooses the servo driver: ``[motor] driver`` = sim | gpio | serial.
+
+The robot never falls back to simulation: a failing GPIO or serial driver raises
+``ServoError`` (the daemon reports it), and only ``driver = "sim"`` gives simulated servos.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from coachcam.clock import Clock
+from coachcam.errors import ConfigError
+from motor.calibration import (
+    Calibration,
+    apply_calibration,
+    axis_maps,
+    calibration_path,
+    load_calibration,
+)
+from motor.servo import PanTiltHead, ServoBackend
+
+if TYPE_CHECKING:
+    from coachcam.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def load_for(
+    cfg: Config, override: str | None = None, missing_ok: bool = True
+) -> Calibration | None:
+    """The calibration named by ``--calibration`` or ``[motor] calibration_file``, if any."""
+    return load_calibration(calibration_path(cfg.motor, override), missing_ok=missing_ok)
+
+
+def make_backend(
+    cfg: Config,
+    clock: Clock,
+    calibration: Calibration | None = None,
+    *,
+    open_now: bool = True,
+    pin_factory: Any = None,
+) -> ServoBackend:
+    """Build (and by default open) the configured driver. Raises, never silently simulates."""
+    m = cfg.motor
+    if m.driver == "sim":
+        from motor.sim import SimServoParams, SimServos
+
+        eff = apply_calibration(cfg, calibration).motor
+        return SimServos(
+            clock,
+            params=SimServoParams(**cfg.sim.servo.model_dump()),
+            start=(eff.pan.home_deg, eff.tilt.home_deg),
+            seed=cfg.sim.seed,
+        )
+    pan, tilt = axis_maps(m, calibration)
+    backend: Any
+    if m.driver == "gpio":
+        from motor.gpio import GpioServos
+
+        backend = GpioServos(
+            pan, tilt, m.gpio, clock, pin_factory=pin_factory, watchdog_s=m.watchdog_s
+        )
+    elif m.driver == "serial":
+        from motor.maestro import MaestroServos
+
+        backend = MaestroServos(pan, tilt, m.serial, clock, watchdog_s=m.watchdog_s)
+    else:  # the config's Literal makes this unreachable; kept for a clear message
+        raise ConfigError(f"motor.driver = {m.driver!r}: expected 'sim', 'gpio' or 'serial'")
+    if calibration is None:
+        log.warning("servo driver %s runs uncalibrated (nominal pulse mapping)", m.driver)
+    if open_now:
+        backend.open()
+    return backend
+
+
+def make_head(
+    cfg: Config, clock: Clock, calibration: Calibration | None = None, **kw: Any
+) -> PanTiltHead:
+    """A ``PanTiltHead`` over the configured driver, with the calibrated limits."""
+    eff = apply_calibration(cfg, calibration).motor
+    backend = make_backend(cfg, clock, calibration, **kw)
+    return PanTiltHead(backend, eff.pan, eff.tilt, clock, park_speed_deg_s=eff.park_speed_deg_s)
