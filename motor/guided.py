@@ -108,11 +108,11 @@ class GuidedSession:
         self._push(i)
         self.move_to(i, 5.0)
         ans = self.prompt(f"{name}: moved +5 deg. Did the camera turn {way}? [y/n, s = stop]: ")
+        self.move_to(i, 0.0)  # back first: flipping in place would jump to the mirror position
         if ans.lower().startswith("n"):
             self._update(i, direction=-self.cal.axis(name).direction)
             self._push(i)
             self.say(f"  {name} direction reversed.")
-        self.move_to(i, 0.0)
 
     def scale(self, i: int) -> None:
         name = ("pan", "tilt")[i]
@@ -125,6 +125,7 @@ class GuidedSession:
             f"{name}: should have turned {probe:g} deg from straight ahead. Measure it "
             f"(protractor or phone level) and type the real angle (Enter = {probe:g}, s = stop): "
         )
+        self.move_to(i, 0.0)  # back first: a new scale in place would jump
         if ans:
             try:
                 real = float(ans)
@@ -135,7 +136,6 @@ class GuidedSession:
                 c = self.cal.axis(name)
                 self._update(i, us_per_deg=c.us_per_deg * probe / real)
                 self._push(i)
-        self.move_to(i, 0.0)
 
     def limits(self, i: int) -> None:
         name = ("pan", "tilt")[i]

@@ -150,6 +150,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _axis(args: argparse.Namespace) -> int:
     from coachcam.errors import CalibrationError
+    from motor.calibration import effective_axis
 
     cfg, cal, path = _setup(args)
     a = cal.axis(args.axis)
@@ -168,6 +169,7 @@ def _axis(args: argparse.Namespace) -> int:
         changes["max_deg"] = args.max_deg
     if changes:
         cal = cal.with_axis(args.axis, **changes)
+        effective_axis(getattr(cfg.motor, args.axis), cal.axis(args.axis))  # overlap check
     if args.guided:
         cal = _guided(args, cfg, cal)
     elif not changes:
