@@ -243,3 +243,14 @@ def test_a_worn_badge_names_its_wearer(bundle: None) -> None:
     with MediaPipePoseDetector(cfg) as det:
         poses = det.detect(frame_of(img, 1)).poses
     assert [p.marker_id for p in poses] == [7]
+
+
+def test_each_region_keeps_its_crop_landmarker_whatever_the_order() -> None:
+    det = MediaPipePoseDetector()
+    a, b = (100, 100, 200, 300), (800, 100, 900, 300)
+    assert det._assign_slots([a, b]) == [0, 1]
+    moved_a, moved_b = (110, 100, 210, 300), (790, 110, 890, 310)
+    assert det._assign_slots([moved_b, moved_a]) == [1, 0]
+    far = (500, 400, 560, 500)
+    assert det._assign_slots([far, moved_a]) == [2, 0]  # b's slot is free again, far is new
+    assert det._assign_slots([moved_b]) == [1]

@@ -112,6 +112,7 @@ class MediaPipePoseDetector:
         self._cv2: Any = None
         self._wide: Any = None
         self._crops: dict[int, Any] = {}
+        self._slot_centre: dict[int, tuple[float, float]] = {}
         self._still: Any = None
         self._last_ms: dict[int, int] = {}
         self._next_tile = 0
@@ -183,8 +184,8 @@ class MediaPipePoseDetector:
         main = frame.image
         poses: list[Pose] = []
         if rois:
-            for slot, roi in enumerate(rois):
-                box = expand_roi(roi, self.config.roi_margin, frame.width, frame.height)
+            boxes = [expand_roi(r, self.config.roi_margin, frame.width, frame.height) for r in rois]
+            for slot, box in zip(self._assign_slots(boxes), boxes, strict=True):
                 poses.extend(self._detect_region(frame, box, slot=slot))
         else:
             poses.extend(self._detect_wide(frame))
@@ -202,6 +203,33 @@ class MediaPipePoseDetector:
             height=frame.height,
             t_done=self._clock.now(),
         )
+
+    def _assign_slots(self, boxes: Sequence[tuple[int, int, int, int]]) -> list[int]:
+        """A crop landmarker for each box: the one whose last box was nearest.
+
+        Each crop's VIDEO-mode landmarker tracks the pose it saw last, so a person must keep
+        their landmarker from frame to frame whatever order the tracker lists the regions in.
+        """
+        centres = [((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0]) for b in boxes]
+        free = dict(self._slot_centre)
+        chosen: list[int] = []
+        for cx, cy, size in centres:
+            best, best_d = None, float("inf")
+            for slot, (px, py) in free.items():
+                d = float(np.hypot(cx - px, cy - py))
+                if d < best_d and d <= size:
+                    best, best_d = slot, d
+            if best is None:
+                used = set(chosen) | set(free)
+                best = next(k for k in range(len(boxes) + len(self._slot_centre)) if k not in used)
+            free.pop(best, None)
+            chosen.append(best)
+        for slot in [k for k in self._slot_centre if k not in chosen]:
+            # Unused this frame: free for a new region (a stale track fails its own check).
+            self._slot_centre.pop(slot)
+        for slot, (cx, cy, _) in zip(chosen, centres, strict=True):
+            self._slot_centre[slot] = (cx, cy)
+        return chosen
 
     def _lores(self, frame: Frame) -> tuple[np.ndarray | None, float]:
         """The whole-frame input (lores copy or a downscale) and its scale to main pixels."""
