@@ -52,6 +52,20 @@ class ControlConfig(Section):
     settle_deg: float = Field(
         0.4, ge=0.0, le=10.0, description="Once moving, stop when the error is below this."
     )
+    predict_fraction: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.5,
+        description="How far ahead to predict the teacher, as a fraction of the loop's latency "
+        "(1 = all of it; less trades lag while walking for overshoot when they stop).",
+    )
+    still_dead_zone_deg: float = Field(
+        2.5,
+        ge=0.0,
+        le=30.0,
+        description="Dead zone while the teacher stands still (a stop leaves a small overshoot "
+        "that is not worth a reversal).",
+    )
     max_speed_deg_s: float = Field(120.0, gt=0.0, le=600.0, description="Velocity limit.")
     max_accel_deg_s2: float = Field(400.0, gt=0.0, le=10000.0, description="Acceleration limit.")
     lead_s: float = Field(

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 AimMode = Literal["follow", "coast", "hold", "search", "home", "idle"]
 SEEN_RECENTLY_S = 0.3  # within this, the teacher counts as seen (about 2 detections at 8 Hz)
 POSTURE_CERTAIN = 5  # posture votes before a track's posture gates association
+STOP_MIN_DEG_S = 1.0  # below this bearing speed there is no stop to detect
+STOP_RATIO = 0.3  # newest step slower than this fraction of the velocity: a stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +94,31 @@ class BearingFilter:
     def __init__(self, pan: float, tilt: float, t: float, alpha: float, beta: float) -> None:
         self.x = np.array([pan, tilt], dtype=float)
         self.v = np.zeros(2)
+        self.z: np.ndarray | None = None  # the previous measurement
         self.t = t
         self.alpha, self.beta = alpha, beta
 
-    def update(self, pan: float, tilt: float, t: float) -> None:
+    def update(self, pan: float, tilt: float, t: float, detect_stop: bool = True) -> None:
         dt = t - self.t
         if dt <= 1e-6:
             self.x = (1 - self.alpha) * self.x + self.alpha * np.array([pan, tilt])
             return
+        z = np.array([pan, tilt])
+        raw_v = (z - self.z) / dt if self.z is not None else self.v
         pred = self.x + self.v * dt
-        r = np.array([pan, tilt]) - pred
+        r = z - pred
         self.x = pred + self.alpha * r
         self.v = self.v + (self.beta / dt) * r
+        # People stop abruptly; an alpha-beta filter takes several updates to believe it, and
+        # meanwhile the prediction overshoots. When the newest step shows (almost) no motion
+        # against a clear velocity, take the stop at once.
+        stopped = (
+            detect_stop
+            & (np.abs(self.v) > STOP_MIN_DEG_S)
+            & ((raw_v * self.v < 0) | (np.abs(raw_v) < STOP_RATIO * np.abs(self.v)))
+        )
+        self.v = np.where(stopped, 0.0, self.v)
+        self.z = z
         self.t = t
 
     def predict(self, t: float) -> tuple[float, float]:
@@ -248,7 +263,11 @@ class Tracker:
         return pairs
 
     def _apply(self, tr: Track, o: Observation, now: float) -> None:
-        tr.filt.update(o.pan, o.tilt, o.t)
+        # A person disappearing behind something shifts their visible torso backwards: that is
+        # not a stop, so stop detection is off while fewer keypoints are seen than before.
+        n_vis = int(o.pose.visible(self.cfg.min_visibility).sum())
+        prev = tr.last.pose.visible(self.cfg.min_visibility).sum() if tr.last else n_vis
+        tr.filt.update(o.pan, o.tilt, o.t, detect_stop=n_vis >= prev - 1)
         tr.t_last, tr.t_updated = o.t, now
         tr.size_deg = 0.8 * tr.size_deg + 0.2 * o.size_deg
         tr.hits += 1
