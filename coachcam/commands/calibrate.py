@@ -236,34 +236,58 @@ def _fov(args: argparse.Namespace) -> int:
 
     cfg, cal, path = _setup(args)
     source = args.source or ("sim" if cfg.camera.source == "sim" else "camera")
-    if source == "camera":
-        raise CalibrationError(
-            "measuring the field of view on the real camera needs the camera frame source in the "
-            "calibration tool, which is not wired yet; use --source sim, or set "
-            "[camera] hfov_deg from the lens data (Camera Module 3: 66, wide: 102)"
-        )
-    from motor.panorama import PanoramaCamera
-    from motor.sim import SimServoParams, SimServos
-
     eff = apply_calibration(cfg, cal)
-    clock = _clock(True)
-    servos = SimServos(
-        clock,
-        params=SimServoParams(**cfg.sim.servo.model_dump()),
-        start=(eff.motor.pan.home_deg, eff.motor.tilt.home_deg),
-        seed=cfg.sim.seed,
-    )
-    # The tracker's lores stream is what it measures on, at the configured lens.
-    intr = Intrinsics(cfg.camera.width, cfg.camera.height, cfg.camera.hfov_deg).scaled(
-        cfg.camera.lores_width, round(cfg.camera.height * cfg.camera.lores_width / cfg.camera.width)
-    )
-    cam = PanoramaCamera(servos.true_position, intr, seed=cfg.sim.seed)
-    head = PanTiltHead(servos, eff.motor.pan, eff.motor.tilt, clock)
+    closers: list[Any] = []
+    if source == "camera":
+        if cfg.camera.source == "sim":
+            raise CalibrationError(
+                "[camera] source = 'sim': use --source sim, or configure a camera"
+            )
+        from coachcam.clock import MonotonicClock
+        from motor.drivers import make_head
+        from stream.sources import open_source
+
+        clock: Clock = MonotonicClock()
+        frames = open_source(cfg.camera, clock=clock)
+        frames.start()
+        closers.append(frames)
+        head = make_head(cfg, clock, cal)
+
+        def grab() -> Any:
+            # The source may hold frames captured before the move settled: skip those.
+            asked = clock.now()
+            for _ in range(round(cfg.camera.fps * 3) + 1):
+                f = frames.read()
+                if f is None:
+                    break
+                if f.t_capture >= asked:
+                    return f.lores if f.lores is not None else f.image
+            raise CalibrationError("the camera delivered no fresh frame within 3 s")
+
+    else:
+        from motor.panorama import PanoramaCamera
+        from motor.sim import SimServoParams, SimServos
+
+        clock = _clock(True)
+        servos = SimServos(
+            clock,
+            params=SimServoParams(**cfg.sim.servo.model_dump()),
+            start=(eff.motor.pan.home_deg, eff.motor.tilt.home_deg),
+            seed=cfg.sim.seed,
+        )
+        # The tracker's lores stream is what it measures on, at the configured lens.
+        lores_h = round(cfg.camera.height * cfg.camera.lores_width / cfg.camera.width)
+        intr = Intrinsics(cfg.camera.width, cfg.camera.height, cfg.camera.hfov_deg).scaled(
+            cfg.camera.lores_width, lores_h
+        )
+        grab = PanoramaCamera(servos.true_position, intr, seed=cfg.sim.seed).render
+        head = PanTiltHead(servos, eff.motor.pan, eff.motor.tilt, clock)
     axes = ("pan", "tilt") if args.axis == "both" else (args.axis,)
     camera = cal.camera.model_dump()
-    with head:
+    try:
+        head.soft_start()
         for axis in axes:
-            r = measure_fov(head, cam.render, clock, axis, args.angles, args.settle_s)
+            r = measure_fov(head, grab, clock, axis, args.angles, args.settle_s)
             scale = cfg.camera.width / r.width  # report at the main stream's width
             print(
                 f"{axis}: {r.px_per_deg * scale:.2f} px/deg at {cfg.camera.width} px wide "
@@ -282,6 +306,10 @@ def _fov(args: argparse.Namespace) -> int:
             else:
                 camera.update(tilt_px_per_deg=round(r.px_per_deg * scale, 3))
                 print(f"  vertical field of view {r.vfov_deg:.2f} deg")
+    finally:
+        head.close()
+        for c in closers:
+            c.close()
     from motor.calibration import parse_calibration
 
     data = cal.model_dump()
