@@ -40,9 +40,15 @@ def make_backend(
     *,
     open_now: bool = True,
     pin_factory: Any = None,
+    watchdog_s: float | None = None,
 ) -> ServoBackend:
-    """Build (and by default open) the configured driver. Raises, never silently simulates."""
+    """Build (and by default open) the configured driver. Raises, never silently simulates.
+
+    ``watchdog_s`` overrides ``[motor] watchdog_s`` (0 for interactive calibration, where the
+    head must hold still while a person answers a question).
+    """
     m = cfg.motor
+    dog = m.watchdog_s if watchdog_s is None else watchdog_s
     if m.driver == "sim":
         from motor.sim import SimServoParams, SimServos
 
@@ -58,13 +64,11 @@ def make_backend(
     if m.driver == "gpio":
         from motor.gpio import GpioServos
 
-        backend = GpioServos(
-            pan, tilt, m.gpio, clock, pin_factory=pin_factory, watchdog_s=m.watchdog_s
-        )
+        backend = GpioServos(pan, tilt, m.gpio, clock, pin_factory=pin_factory, watchdog_s=dog)
     elif m.driver == "serial":
         from motor.maestro import MaestroServos
 
-        backend = MaestroServos(pan, tilt, m.serial, clock, watchdog_s=m.watchdog_s)
+        backend = MaestroServos(pan, tilt, m.serial, clock, watchdog_s=dog)
     else:  # the config's Literal makes this unreachable; kept for a clear message
         raise ConfigError(f"motor.driver = {m.driver!r}: expected 'sim', 'gpio' or 'serial'")
     if calibration is None:

@@ -192,7 +192,7 @@ def _guided(args: argparse.Namespace, cfg: Config, cal: Calibration) -> Calibrat
     if bad:
         raise CalibrationError(f"unknown guided step(s) {', '.join(bad)}")
     clock = _clock(cfg.motor.driver == "sim")
-    head = make_head(cfg, clock, cal)
+    head = make_head(cfg, clock, cal, watchdog_s=0.0)  # holds still while a person answers
     eff = apply_calibration(cfg, cal).motor
     i = 0 if args.axis == "pan" else 1
     print(
@@ -251,7 +251,7 @@ def _fov(args: argparse.Namespace) -> int:
         frames = open_source(cfg.camera, clock=clock)
         frames.start()
         closers.append(frames)
-        head = make_head(cfg, clock, cal)
+        head = make_head(cfg, clock, cal, watchdog_s=0.0)
 
         def grab() -> Any:
             # The source may hold frames captured before the move settled: skip those.
