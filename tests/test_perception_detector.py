@@ -23,7 +23,7 @@ from perception_helpers import (
     video_frames,
 )
 
-from coachcam.errors import ModelError
+from coachcam.errors import CameraError, ModelError
 from coachcam.frame import Frame
 from tracker.appearance import SIGNATURE_SIZE, torso_signature
 from tracker.config import TrackerConfig
@@ -226,8 +226,6 @@ def test_tiles_reacquire_a_small_person_within_one_cycle(bundle: None) -> None:
 def test_a_worn_badge_names_its_wearer(bundle: None) -> None:
     import cv2
 
-    if "badge_id" not in TrackerConfig.model_fields:
-        pytest.skip("tracker.badge_id is not in the config yet")
     img = podium_frames()[0].copy()
     marker = cv2.aruco.generateImageMarker(
         cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7, 60
@@ -239,7 +237,7 @@ def test_a_worn_badge_names_its_wearer(bundle: None) -> None:
         cx = int((chest[KP["left_shoulder"], 0] + chest[KP["right_shoulder"], 0]) / 2)
         cy = int(chest[KP["left_shoulder"], 1]) + 60
     img[cy - 40 : cy + 40, cx - 40 : cx + 40] = badge[:, :, None]
-    cfg = TrackerConfig.model_validate({"reacquire": "off", "badge_id": 7})
+    cfg = TrackerConfig(reacquire="off", badge_id=7)
     with MediaPipePoseDetector(cfg) as det:
         poses = det.detect(frame_of(img, 1)).poses
     assert [p.marker_id for p in poses] == [7]
@@ -254,3 +252,16 @@ def test_each_region_keeps_its_crop_landmarker_whatever_the_order() -> None:
     far = (500, 400, 560, 500)
     assert det._assign_slots([far, moved_a]) == [2, 0]  # b's slot is free again, far is new
     assert det._assign_slots([moved_b]) == [1]
+
+
+@needs_media
+def test_bgrx_frames_as_picamera2_gives_them(detector: MediaPipePoseDetector) -> None:
+    img = podium_frames()[0]
+    bgrx = np.concatenate([img, np.full((*img.shape[:2], 1), 255, np.uint8)], axis=2)
+    assert len(detector.detect(frame_of(bgrx, 0)).poses) == 1
+
+
+def test_pixels_of_the_wrong_kind_are_a_clear_error(detector: MediaPipePoseDetector) -> None:
+    bad = Frame(0, 0.0, 64, 48, image=np.zeros((48, 64, 3), np.float32))
+    with pytest.raises(CameraError, match="uint8"):
+        detector.detect(bad)

@@ -28,13 +28,14 @@ Use as a context manager; ``close()`` is idempotent.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from coachcam.clock import Clock, MonotonicClock
-from coachcam.errors import ModelError
+from coachcam.errors import CameraError, ModelError
 from coachcam.frame import Frame
 from tracker.appearance import torso_polygon, torso_signature
 from tracker.config import TrackerConfig
@@ -118,11 +119,17 @@ class MediaPipePoseDetector:
         self._next_tile = 0
         self._aruco: Any = None
         self._closed = False
+        # detect() may run on an inference thread while close() comes from the main loop.
+        self._lock = threading.RLock()
 
     # -- life cycle -------------------------------------------------------------------------
 
     def open(self) -> MediaPipePoseDetector:
         """Verify the model file and load the whole-frame landmarker (idempotent)."""
+        with self._lock:
+            return self._open()
+
+    def _open(self) -> MediaPipePoseDetector:
         if self._closed:
             raise ModelError("pose detector used after close()")
         if self._wide is not None:
@@ -133,17 +140,19 @@ class MediaPipePoseDetector:
 
         self._mp, self._cv2 = mp, cv2
         self._wide = self._landmarker(video=True, poses=self.config.max_people)
-        if getattr(self.config, "badge_id", -1) >= 0:
+        if self.config.badge_id >= 0:
             self._aruco = self._make_aruco()
         log.info("pose detector open: %s", self._model_path)
         return self
 
     def close(self) -> None:
-        for lm in [self._wide, self._still, *self._crops.values()]:
-            if lm is not None:
-                lm.close()
-        self._wide, self._still, self._crops = None, None, {}
-        self._closed = True
+        """Release the landmarkers (safe twice; waits for a detect() in progress)."""
+        with self._lock:
+            for lm in [self._wide, self._still, *self._crops.values()]:
+                if lm is not None:
+                    lm.close()
+            self._wide, self._still, self._crops = None, None, {}
+            self._closed = True
 
     def __enter__(self) -> MediaPipePoseDetector:
         return self.open()
@@ -180,7 +189,16 @@ class MediaPipePoseDetector:
     # -- detection --------------------------------------------------------------------------
 
     def detect(self, frame: Frame, rois: Sequence[Roi] = ()) -> Detections:
-        self.open()
+        """People in ``frame``: around ``rois`` only if given, else the whole frame (+ a tile).
+
+        Keypoints are in main-frame pixels (``frame.width`` x ``frame.height``). At most
+        ``max_people`` regions are looked at. Opens the detector on first use.
+        """
+        with self._lock:
+            self._open()
+            return self._detect(frame, rois[: self.config.max_people])
+
+    def _detect(self, frame: Frame, rois: Sequence[Roi]) -> Detections:
         main = frame.image
         poses: list[Pose] = []
         if rois:
@@ -250,17 +268,30 @@ class MediaPipePoseDetector:
         return ms
 
     def _run(self, landmarker: Any, bgr: np.ndarray, ts_key: int | None, t: float) -> list[Any]:
-        cv2 = self._cv2
-        if bgr.ndim == 2:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-        else:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        if ts_key is None:
-            result = landmarker.detect(image)
-        else:
-            result = landmarker.detect_for_video(image, self._timestamp_ms(ts_key, t))
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=self._rgb(bgr))
+        try:
+            if ts_key is None:
+                result = landmarker.detect(image)
+            else:
+                result = landmarker.detect_for_video(image, self._timestamp_ms(ts_key, t))
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"pose landmarker failed: {first}") from exc
         return list(result.pose_landmarks)
+
+    def _rgb(self, img: np.ndarray) -> np.ndarray:
+        """BGR (or grey, or BGRx as picamera2's XBGR8888 arrives) uint8 -> contiguous RGB."""
+        cv2 = self._cv2
+        if img.dtype != np.uint8 or img.ndim not in (2, 3):
+            raise CameraError(f"frame pixels must be uint8 HxW[xC], got {img.dtype} {img.shape}")
+        if img.ndim == 2:
+            return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        channels = img.shape[2]
+        if channels == 3:
+            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if channels == 4:
+            return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+        raise CameraError(f"frame pixels must have 1, 3 or 4 channels, got shape {img.shape}")
 
     @staticmethod
     def _to_pose(landmarks: Any, x0: float, y0: float, sx: float, sy: float) -> Pose:
