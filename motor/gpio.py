@@ -165,12 +165,13 @@ class GpioServos:
         self.watchdog.start()
         return self
 
-    def close(self) -> None:
+    def close(self, park: bool = True) -> None:
+        """Park at home (unless ``park`` is False: stop where it is), then let go."""
         with self._lock:
             if self.closed:
                 return
             try:
-                if self._servos is not None and self.last_us is not None:
+                if park and self._servos is not None and self.last_us is not None:
                     self._write_deg(self.axes[0].home_deg, self.axes[1].home_deg)
                     self.clock.wait(self.park_settle_s)
             except Exception:  # parking is best effort; the pins are still released below

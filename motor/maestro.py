@@ -168,12 +168,13 @@ class MaestroServos:
         self.watchdog.start()
         return self
 
-    def close(self) -> None:
+    def close(self, park: bool = True) -> None:
+        """Park at home (unless ``park`` is False: stop where it is), then let go."""
         with self._lock:
             if self.closed:
                 return
             try:
-                if self.port is not None and self.last_qus is not None:
+                if park and self.port is not None and self.last_qus is not None:
                     self._write_deg(self.axes[0].home_deg, self.axes[1].home_deg)
                     self._wait_still(self.park_timeout_s)
             except Exception:  # parking is best effort; the port is still closed below

@@ -170,3 +170,25 @@ def test_guided_session_stops_at_once() -> None:
     session, _, _ = _session(["+", "s"])
     with pytest.raises(Stop):
         session.run(0)
+
+
+def test_guided_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cal.toml"
+    answers = iter(["+", "", "y"])
+    monkeypatch.setattr("builtins.input", lambda _q="": next(answers))
+    cmd = ["calibrate", "axis", "--axis", "tilt", "--guided", "--steps", "centre,direction"]
+    assert main([*cmd, "--calibration", str(path)]) == 0
+    cal = load_calibration(path)
+    assert cal is not None and cal.tilt.centre_us == 1505.0 and cal.tilt.direction == 1
+
+
+def test_guided_stop_saves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cal.toml"
+    monkeypatch.setattr("builtins.input", lambda _q="": "s")
+    assert main(["calibrate", "axis", "--axis", "pan", "--guided", "--calibration", str(path)]) == 2
+    assert "stopped: servos released, nothing saved" in capsys.readouterr().err
+    assert not path.exists()

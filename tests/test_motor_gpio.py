@@ -154,3 +154,14 @@ def test_nothing_outside_the_limits_reaches_the_pins(cmds: list[tuple[float, flo
         for us in pulses_us(factory, pin):
             assert us == 0.0 or lo - 1e-6 <= us <= hi + 1e-6
             assert us == 0.0 or PAN.min_us - 1e-6 <= us <= PAN.max_us + 1e-6
+
+
+def test_close_without_parking_stops_where_it_is() -> None:
+    servos, factory, _ = gpio_servos()
+    servos.open()
+    servos.write(40.0, 20.0)
+    before = pulses_us(factory, 12)[-1]
+    servos.release()
+    servos.close(park=False)
+    nonzero = [p for p in pulses_us(factory, 12) if p]
+    assert nonzero[-1] == before  # no move home after the stop

@@ -9,7 +9,11 @@ calibration file (``--calibration PATH``, else ``[motor] calibration_file``, els
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import logging
+import signal
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -121,6 +125,24 @@ def _save(args: argparse.Namespace, cal: Calibration, path: Any) -> None:
     print(f"calibration written to {path}" + (f" (previous kept as {backup})" if backup else ""))
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt here, so the head still parks or releases on its way out."""
+
+    def handler(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. under a test runner's thread): leave it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _clock(sim: bool) -> Clock:
     """Simulated hardware needs no real time; real hardware does."""
     from coachcam.clock import FakeClock, MonotonicClock
@@ -129,7 +151,9 @@ def _clock(sim: bool) -> Clock:
 
 
 def run(args: argparse.Namespace) -> int:
-    return int({"show": _show, "axis": _axis, "fov": _fov, "autotune": _autotune}[args.what](args))
+    with sigterm_as_interrupt():
+        steps = {"show": _show, "axis": _axis, "fov": _fov, "autotune": _autotune}
+        return int(steps[args.what](args))
 
 
 # -- show --------------------------------------------------------------------------------------
@@ -200,7 +224,12 @@ def _guided(args: argparse.Namespace, cfg: Config, cal: Calibration) -> Calibrat
         "type s at any prompt (or press Ctrl-C) to stop at once."
     )
     session = GuidedSession(
-        head.backend, cfg.motor, cal, clock, pos=[eff.pan.home_deg, eff.tilt.home_deg]
+        head.backend,
+        cfg.motor,
+        cal,
+        clock,
+        ask=lambda q: input(q),
+        pos=[eff.pan.home_deg, eff.tilt.home_deg],
     )
     try:
         head.soft_start()
@@ -209,9 +238,11 @@ def _guided(args: argparse.Namespace, cfg: Config, cal: Calibration) -> Calibrat
     except (Stop, KeyboardInterrupt):
         _release_now(head.backend)
         head.closed = True  # released: no parking move on the way out
-        head.backend.close()
+        close: Any = head.backend.close
+        close(park=False) if "park" in inspect.signature(close).parameters else close()
         raise CalibrationError("stopped: servos released, nothing saved") from None
-    head.close()
+    finally:
+        head.close()  # parks (a no-op after a stop)
     return result
 
 

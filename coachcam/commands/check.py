@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> int:
+    from coachcam.commands.calibrate import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        return _check(args, say)
+
+
+def _check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     from coachcam.clock import FakeClock, MonotonicClock
     from coachcam.config import load_config
     from coachcam.errors import CoachcamError
@@ -79,9 +86,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> int:
             failures += bool(bits)
     except CoachcamError as exc:
         say(f"FAIL: {exc}")
-        head.close()
         return exc.exit_code
-    head.close()
+    finally:
+        head.close()  # parks, also on Ctrl-C or SIGTERM
     say("All good." if not failures else f"{failures} problem(s) found.")
     return 0 if not failures else 3
 
