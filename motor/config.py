@@ -106,7 +106,7 @@ class SerialConfig(Section):
     baud: int = Field(
         9600,
         ge=1200,
-        le=250000,
+        le=200000,
         description="Baud rate. Ignored over USB; on the UART it must match the Maestro's "
         "'fixed baud rate' setting.",
     )
