@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coachcam.config import Config
 from coachcam.errors import CalibrationError
@@ -103,3 +105,41 @@ def test_apply_calibration_overrides_only_what_was_measured() -> None:
     assert out.motor.control.max_speed_deg_s == cfg.motor.control.max_speed_deg_s
     assert out.camera.hfov_deg == 70.0
     assert apply_calibration(cfg, None) is cfg
+
+
+axis_cals = st.builds(
+    lambda c, k, d, lo, span: AxisCalibration(  # type: ignore[call-arg]
+        centre_us=c, us_per_deg=k, direction=d, min_deg=lo, max_deg=min(180.0, lo + span)
+    ),
+    st.floats(400.0, 2600.0),
+    st.floats(1.01, 50.0),
+    st.sampled_from([1, -1]),
+    st.floats(-180.0, 170.0),
+    st.floats(1.0, 300.0),
+)
+
+
+@settings(max_examples=80)
+@given(axis_cals, axis_cals)
+def test_any_calibration_survives_the_file(pan: AxisCalibration, tilt: AxisCalibration) -> None:
+    import tempfile
+
+    cal = Calibration(pan=pan, tilt=tilt)  # type: ignore[call-arg]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "c.toml"
+        save_calibration(cal, path)
+        assert load_calibration(path) == cal
+
+
+@settings(max_examples=200)
+@given(axis_cals, st.floats(allow_nan=False, allow_infinity=False))
+def test_pulses_stay_inside_both_limits(cal: AxisCalibration, deg: float) -> None:
+    try:
+        m = axis_map(PAN, cal)
+    except CalibrationError:
+        return  # no overlap with the config: refused, nothing is driven
+    us = m.to_us(deg)
+    assert PAN.min_us <= us <= PAN.max_us
+    lo, hi = sorted((m.to_us(m.min_deg), m.to_us(m.max_deg)))
+    assert lo - 1e-9 <= us <= hi + 1e-9
+    assert PAN.min_deg <= m.min_deg < m.max_deg <= PAN.max_deg
