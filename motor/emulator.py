@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import select
 import termios
@@ -37,8 +38,9 @@ class Channel:
     target: int = 0  # quarter-us; 0 = off
     position: float = 0.0
     speed: int = 0  # (0.25 us)/(10 ms); 0 = unlimited
-    accel: int = 0
+    accel: int = 0  # (0.25 us)/(10 ms)/(80 ms); 0 = unlimited
     home: int = 6000
+    velocity: float = 0.0  # quarter-us per s (with an acceleration limit)
 
 
 @dataclass
@@ -179,15 +181,40 @@ class MaestroEmulator:
         self._t = now
         for c in self.channels:
             if c.target == 0:
+                c.velocity = 0.0
                 continue
-            if c.speed == 0:
-                c.position = float(c.target)
+            if c.accel == 0:
+                if c.speed == 0:
+                    c.position = float(c.target)
+                    continue
+                step = c.speed * 100.0 * dt  # quarter-us per 10 ms → per s
+                err = c.target - c.position
+                c.position = (
+                    float(c.target) if abs(err) <= step else c.position + step * (err / abs(err))
+                )
                 continue
-            step = c.speed * 100.0 * dt  # quarter-us per 10 ms → per s
+            self._ramp(c, dt)
+
+    @staticmethod
+    def _ramp(c: Channel, dt: float) -> None:
+        """Speed and acceleration limited (the Maestro also decelerates at its accel limit)."""
+        a = c.accel * 1250.0  # (0.25 us)/(10 ms)/(80 ms) → quarter-us per s^2
+        vmax = c.speed * 100.0 if c.speed else math.inf
+        t = 0.0
+        while t < dt:
+            h = min(0.001, dt - t)
             err = c.target - c.position
-            c.position = (
-                float(c.target) if abs(err) <= step else c.position + step * (err / abs(err))
-            )
+            if abs(err) < 1e-6 and abs(c.velocity) < a * h:
+                c.position, c.velocity = float(c.target), 0.0
+                return
+            want = math.copysign(min(vmax, math.sqrt(2.0 * a * abs(err))), err)
+            c.velocity += max(-a * h, min(a * h, want - c.velocity))
+            move = c.velocity * h
+            if abs(move) >= abs(err) and move * err > 0:
+                c.position, c.velocity = float(c.target), 0.0
+                return
+            c.position += move
+            t += h
 
 
 class PtyMaestro:

@@ -233,3 +233,16 @@ def test_nothing_outside_the_limits_reaches_the_wire(cmds: list[tuple[float, flo
         lo, hi = sorted((ax.to_us(ax.min_deg), ax.to_us(ax.max_deg)))
         assert 4 * lo - 0.5 <= value <= 4 * hi + 0.5
         assert 4 * ax.min_us <= value <= 4 * ax.max_us
+
+
+def test_step_response_identifies_the_maestro_ramp(clock: FakeClock) -> None:
+    from motor.autotune import identify, step_response
+
+    with PtyMaestro(MaestroEmulator(clock)) as p:
+        m = driver(p.path, clock, speed_limit_deg_s=150.0, accel_limit_deg_s2=1500.0)
+        with m:
+            model = identify(step_response(m, clock, 0, (-20.0, 0.0), 40.0, dt=0.004))
+    # pan is 10 us/deg here: 150 deg/s = 60 speed units, 1500 deg/s2 = 48 accel units (exact)
+    assert model.speed_deg_s == pytest.approx(150.0, rel=0.05)
+    assert model.accel_deg_s2 == pytest.approx(1500.0, rel=0.1)
+    assert model.dead_time_s == pytest.approx(0.0, abs=0.01)
