@@ -1,0 +1,332 @@
+"""Outputs fed by the encoder, picamera2-style: ``outputframe(frame, keyframe, timestamp)``.
+
+The encoder runs in the capture loop, so an output must never block it. ``ThreadedOutput`` puts
+each packet on a bounded queue and a thread of its own writes it to a ``Sink`` (a network
+publisher or the segment recorder). A sink that fails is closed, the output marks itself dead,
+drops packets while it waits (backoff doubling from ``backoff_min`` to ``backoff_max``) and
+resumes on the next keyframe. A full queue also drops until the next keyframe, so a decoder
+never sees a P-frame whose reference was lost.
+
+What the endpoint *confirms* (a ``Confirmer``) is recorded per connection ("session"), which is
+what backfill works from; a session whose confirmation stops advancing while packets keep
+going out is a stalled endpoint, and so is a write that blocks longer than ``stall_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from coachcam.clock import Clock, MonotonicClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One encoded access unit (Annex B); ``timestamp_us`` is capture time on the stream clock."""
+
+    data: bytes
+    keyframe: bool
+    timestamp_us: int
+
+
+class Output(Protocol):
+    def start(self) -> None: ...
+
+    def outputframe(
+        self, frame: bytes, keyframe: bool = True, timestamp: int | None = None
+    ) -> None:
+        """Take one encoded frame; must return at once."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Where a ``ThreadedOutput`` writes. May block and may raise; the first write is a keyframe."""
+
+    def write(self, packet: Packet) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None:
+        """Called from another thread: make a blocked ``write`` fail soon."""
+        ...
+
+
+class Confirmer(Protocol):
+    def received_until_us(self) -> int | None:
+        """Latest stream timestamp the endpoint confirms receiving; ``None`` = unknown now."""
+        ...
+
+
+@dataclass
+class Session:
+    """One connection to a sink: what was sent and what the endpoint confirmed."""
+
+    first_us: int
+    last_sent_us: int
+    confirmed_us: int | None = None
+    ended: bool = False
+    reason: str = ""
+
+
+@dataclass
+class OutputStats:
+    sent: int = 0
+    dropped: int = 0
+    failures: int = 0
+    connects: int = 0
+    stalls: int = 0
+    states: list[tuple[float, str]] = field(default_factory=list)
+
+
+class MemoryOutput:
+    """A fake output that records what it was given (tests)."""
+
+    def __init__(self) -> None:
+        self.packets: list[Packet] = []
+        self.started = False
+        self.closed = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def outputframe(
+        self, frame: bytes, keyframe: bool = True, timestamp: int | None = None
+    ) -> None:
+        self.packets.append(Packet(bytes(frame), keyframe, int(timestamp or 0)))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+_STOP = object()
+
+
+class ThreadedOutput:
+    """A queue and a thread in front of a ``Sink``; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        opener: Callable[[], Sink],
+        *,
+        clock: Clock | None = None,
+        queue_packets: int = 150,
+        backoff_min: float = 0.25,
+        backoff_max: float = 1.0,
+        stall_timeout: float = 6.0,
+        confirmer: Confirmer | None = None,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.name = name
+        self._opener = opener
+        self._clock = clock or MonotonicClock()
+        self._q: queue.Queue[object] = queue.Queue(maxsize=queue_packets)
+        self._backoff_min = backoff_min
+        self._backoff_max = backoff_max
+        self._stall_timeout = stall_timeout
+        self._confirmer = confirmer
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._sink: Sink | None = None
+        self._sessions: list[Session] = []
+        self._gap = True  # producer side: drop until a keyframe (start, or after an overflow)
+        self._write_since: float | None = None
+        self._progress_t = 0.0
+        self.stats = OutputStats()
+
+    # -- producer side (the capture loop) ---------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._threads = [threading.Thread(target=self._run, name=f"out-{self.name}", daemon=True)]
+        self._threads.append(
+            threading.Thread(target=self._monitor, name=f"mon-{self.name}", daemon=True)
+        )
+        for t in self._threads:
+            t.start()
+
+    def outputframe(
+        self, frame: bytes, keyframe: bool = True, timestamp: int | None = None
+    ) -> None:
+        if self._gap and not keyframe:
+            self.stats.dropped += 1
+            return
+        try:
+            self._q.put_nowait(Packet(bytes(frame), keyframe, int(timestamp or 0)))
+            self._gap = False
+        except queue.Full:
+            self.stats.dropped += 1
+            self._gap = True
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        sink = self._sink
+        for t in self._threads:
+            t.join(timeout)
+            if t.is_alive():
+                log.warning(
+                    "%s: writer did not stop in %.1f s; aborting its sink", self.name, timeout
+                )
+                if sink is not None:
+                    sink.abort()
+                t.join(timeout)
+        self._threads = []
+        self._close_sink("closed")
+
+    def __enter__(self) -> ThreadedOutput:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what happened ---------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._sink is not None
+
+    def sessions(self) -> list[Session]:
+        with self._lock:
+            return [Session(**vars(s)) for s in self._sessions]
+
+    def confirmed(self) -> list[tuple[int, int]]:
+        """Stream-time spans (µs) the endpoint confirmed receiving, one per session.
+
+        Without a confirmer the endpoint's word is not available; then a span counts only up
+        to ``stall_timeout`` before the last packet written (what kernel buffers may still hold
+        when a connection dies silently).
+        """
+        tail = int(self._stall_timeout * 1e6)
+        out = []
+        with self._lock:
+            for s in self._sessions:
+                end = s.confirmed_us if self._confirmer is not None else s.last_sent_us - tail
+                if end is not None and end > s.first_us:
+                    out.append((s.first_us, end))
+        return out
+
+    # -- writer thread ---------------------------------------------------------------------
+    def _state(self, state: str) -> None:
+        self.stats.states.append((self._clock.now(), state))
+
+    def _run(self) -> None:
+        backoff = self._backoff_min
+        next_try = 0.0
+        need_key = True
+        while not self._stop.is_set():
+            try:
+                item = self._q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                break
+            assert isinstance(item, Packet)
+            if need_key and not item.keyframe:
+                self.stats.dropped += 1
+                continue
+            if self._sink is None:
+                if self._clock.now() < next_try:
+                    self.stats.dropped += 1
+                    continue
+                try:
+                    sink = self._opener()
+                except Exception as exc:  # any failure to connect: back off, keep the loop alive
+                    self._fail(f"connect failed: {exc}")
+                    next_try, backoff = (
+                        self._clock.now() + backoff,
+                        min(2 * backoff, self._backoff_max),
+                    )
+                    continue
+                with self._lock:
+                    self._sink = sink
+                    self._sessions.append(Session(item.timestamp_us, item.timestamp_us))
+                    self._progress_t = self._clock.now()
+                self.stats.connects += 1
+                self._state("connected")
+                log.info("%s: connected; resuming at %.3f s", self.name, item.timestamp_us / 1e6)
+            try:
+                self._write_since = self._clock.now()
+                self._sink.write(item)
+            except Exception as exc:  # a broken output marks itself dead; never raise upward
+                self._write_since = None
+                self._close_sink(f"write failed: {exc}")
+                self._fail(f"write failed: {exc}")
+                need_key = True
+                next_try, backoff = self._clock.now() + backoff, min(2 * backoff, self._backoff_max)
+                continue
+            self._write_since = None
+            need_key = False
+            backoff = self._backoff_min
+            self.stats.sent += 1
+            with self._lock:
+                self._sessions[-1].last_sent_us = item.timestamp_us
+        self._close_sink("stopped")
+
+    def _fail(self, why: str) -> None:
+        self.stats.failures += 1
+        self._state("dead")
+        log.warning("%s: output dead (%s); reconnecting with backoff", self.name, why)
+
+    def _close_sink(self, reason: str) -> None:
+        with self._lock:
+            sink, self._sink = self._sink, None
+            if sink is not None and self._sessions:
+                self._sessions[-1].ended = True
+                self._sessions[-1].reason = reason
+        if sink is not None:
+            try:
+                sink.close()
+            except Exception as exc:  # closing a broken connection may fail too; it is gone
+                log.debug("%s: close: %s", self.name, exc)
+
+    # -- monitor thread: confirmation and stalls -------------------------------------------
+    def _monitor(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            self.poll()
+
+    def poll(self) -> None:
+        """Read the endpoint's confirmation and abort a stalled connection (monitor thread)."""
+        now = self._clock.now()
+        since = self._write_since
+        if since is not None and now - since > self._stall_timeout:
+            self._stalled(f"a write blocked {now - since:.1f} s")
+            return
+        if self._confirmer is None or self._sink is None:
+            return
+        try:
+            until = self._confirmer.received_until_us()
+        except Exception as exc:  # an unreachable stat page is "nothing confirmed", not a crash
+            log.debug("%s: confirmer: %s", self.name, exc)
+            until = None
+        with self._lock:
+            if not self._sessions or self._sink is None:
+                return
+            s = self._sessions[-1]
+            if until is not None and until >= s.first_us and until > (s.confirmed_us or -1):
+                s.confirmed_us = until
+                self._progress_t = now
+            behind = s.last_sent_us > (s.confirmed_us if s.confirmed_us is not None else -1)
+            stalled = behind and now - self._progress_t > self._stall_timeout
+        if stalled:
+            self._stalled(f"endpoint confirmed nothing new for {now - self._progress_t:.1f} s")
+
+    def _stalled(self, why: str) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        self.stats.stalls += 1
+        self._state("stalled")
+        log.warning("%s: endpoint stalled (%s); dropping the connection", self.name, why)
+        self._progress_t = self._clock.now()
+        self._write_since = None
+        sink.abort()

@@ -1,0 +1,194 @@
+"""The streaming pipeline, wired in one place from config.
+
+    frame → apply_privacy → encoder → ThreadedOutput(SegmentWriter)   (always: local recording)
+                                    → ThreadedOutput(publisher)       (if stream.url)
+    Backfiller: recording + what the endpoint confirmed → HTTP PUT    (if stream.backfill.url)
+
+``Streamer.push`` runs in the frame loop and never waits on disk or network: outputs queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from coachcam.clock import Clock, MonotonicClock
+from coachcam.frame import Frame
+from stream.backfill import Backfiller, HttpPutTarget
+from stream.config import StreamConfig
+from stream.confirm import NginxRtmpStat, Span
+from stream.encoder import Encoder, LibavEncoder, pick_codec
+from stream.outputs import Confirmer, Output, Sink, ThreadedOutput
+from stream.privacy import apply_privacy
+from stream.recording import SegmentStore, SegmentWriter, default_recording_dir
+from stream.secrets import fill_url, read_secret
+from tracker.types import Pose
+
+log = logging.getLogger(__name__)
+
+
+def session_name(wall: float) -> str:
+    """Sortable, unique per start: the UTC wall time the stream started."""
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y%m%dT%H%M%S") + f"{wall % 1:.3f}"[1:]
+
+
+class Streamer:
+    """Privacy, encoding, recording, publishing and backfill for one run of the robot."""
+
+    def __init__(
+        self,
+        cfg: StreamConfig,
+        width: int,
+        height: int,
+        fps: float,
+        *,
+        clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
+        publisher: Callable[[], Sink] | None = None,
+        confirmer: Confirmer | None = None,
+        encoder: Encoder | None = None,
+        free_bytes: Callable[[Path], int] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.width, self.height, self.fps = width, height, fps
+        self._clock = clock or MonotonicClock()
+        self._wall = wall
+        self._publisher = publisher
+        self._confirmer = confirmer
+        self._encoder = encoder
+        self._free = free_bytes
+        self.store: SegmentStore | None = None
+        self.recorder: ThreadedOutput | None = None
+        self.network: ThreadedOutput | None = None
+        self.backfill: Backfiller | None = None
+        self.encoder: Encoder | None = None
+        self._started = False
+
+    def start(self) -> None:
+        """Read secrets, build and start the outputs (the I/O the constructor does not do)."""
+        if self._started:
+            return
+        cfg = self.cfg
+        rec = cfg.recording
+        session = session_name(self._wall())
+        kwargs = {} if self._free is None else {"free_bytes": self._free}
+        self.store = SegmentStore(
+            Path(rec.dir) if rec.dir else default_recording_dir(),
+            session,
+            segment_s=rec.segment_s,
+            quota_bytes=int(rec.quota_mb * 1e6),
+            min_free_bytes=int(rec.min_free_mb * 1e6),
+            **kwargs,
+        )
+        store = self.store
+        bps = cfg.bitrate_kbps * 1000 / 8
+        self.recorder = ThreadedOutput(
+            "recording",
+            lambda: SegmentWriter(store, bytes_per_s=bps),
+            clock=self._clock,
+            queue_packets=rec.queue_packets,
+            backoff_min=cfg.reconnect_min_s,
+            backoff_max=max(cfg.reconnect_max_s, cfg.reconnect_min_s),
+            stall_timeout=3600.0,
+        )
+        outputs: list[Output] = [self.recorder]
+        url = ""
+        if cfg.enabled and (cfg.url or self._publisher is not None):
+            secret = read_secret(cfg.credential)
+            url = fill_url(cfg.url, secret)
+            opener = self._publisher
+            if opener is None:
+                from stream.publish import publisher_for_url
+
+                opener = publisher_for_url(
+                    url,
+                    ca_file=cfg.ca_file,
+                    timeout=cfg.stall_timeout_s,
+                    secret=secret,
+                )
+            confirmer = self._confirmer
+            if confirmer is None and cfg.stat_url:
+                confirmer = NginxRtmpStat(cfg.stat_url, url)
+            self.network = ThreadedOutput(
+                "live",
+                opener,
+                clock=self._clock,
+                queue_packets=cfg.queue_packets,
+                backoff_min=cfg.reconnect_min_s,
+                backoff_max=max(cfg.reconnect_max_s, cfg.reconnect_min_s),
+                stall_timeout=cfg.stall_timeout_s,
+                confirmer=confirmer,
+            )
+            outputs.append(self.network)
+        if cfg.backfill.url:
+            bf = cfg.backfill
+            target = HttpPutTarget(
+                bf.url, auth=read_secret(bf.credential), ca_file=bf.ca_file, timeout=bf.timeout_s
+            )
+            self.backfill = Backfiller(
+                store,
+                target,
+                confirmed=self.confirmed,
+                horizon_us=self.horizon_us,
+                settle_s=bf.settle_s,
+                interval_s=bf.interval_s,
+                tolerance_us=int(1.5e6 / self.fps),
+            )
+        self.encoder = self._encoder or LibavEncoder(
+            self.width,
+            self.height,
+            self.fps,
+            bitrate_kbps=cfg.bitrate_kbps,
+            keyframe_interval_s=cfg.keyframe_interval_s,
+            codec=pick_codec(cfg.encoder),
+            outputs=outputs,
+        )
+        for out in outputs:
+            out.start()
+        if self.backfill is not None:
+            self.backfill.start()
+        self._started = True
+        log.info("stream: session %s, recording to %s", session, store.dir)
+
+    def push(
+        self, frame: Frame, poses: Sequence[Pose] = (), teacher_index: int | None = None
+    ) -> None:
+        """Privacy, then encode; the outputs take it from there. Called by the frame loop."""
+        if frame.image is None:
+            return
+        if not self._started:
+            self.start()
+        assert self.encoder is not None
+        image: np.ndarray = apply_privacy(frame.image, poses, teacher_index, self.cfg.privacy)
+        self.encoder.encode(image, frame.t_capture)
+
+    def confirmed(self) -> list[Span]:
+        return self.network.confirmed() if self.network is not None else []
+
+    def horizon_us(self) -> int | None:
+        enc = self.encoder
+        return getattr(enc, "last_pts_us", None)
+
+    def close(self) -> None:
+        """Flush the encoder, stop outputs and backfill. Safe twice."""
+        if self.encoder is not None:
+            self.encoder.close()
+        for out in (self.network, self.recorder):
+            if out is not None:
+                out.close()
+        if self.backfill is not None:
+            self.backfill.close()
+        self._started = False
+        self.encoder = None
+
+    def __enter__(self) -> Streamer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,146 @@
+"""A local TCP relay in front of an ingest server: verified TLS and a socket we can time out.
+
+PyAV (FFmpeg inside its wheel) was measured here accepting a self-signed rtmps:// server with
+``tls_verify=1`` and a wrong ``ca_file``, and a blocked FFmpeg socket write cannot be cut short
+from Python. So FFmpeg talks plain RTMP/RTSP to this relay on 127.0.0.1 and the relay talks to
+the real server with Python's ``ssl`` (certificate chain *and* host name verified) or plain TCP,
+with a send timeout. ``abort()`` closes both sockets so a blocked FFmpeg write fails at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+
+from coachcam.errors import StreamError
+
+log = logging.getLogger(__name__)
+
+
+def tls_context(ca_file: str = "") -> ssl.SSLContext:
+    """A client context that verifies the chain and the host name (system CAs or ``ca_file``)."""
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class TcpRelay:
+    """Accepts one local connection and forwards it to ``host:port``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        timeout: float = 6.0,
+        name: str = "relay",
+    ) -> None:
+        self.host, self.port = host, port
+        self._tls = tls
+        self._timeout = timeout
+        self._name = name
+        self._listener: socket.socket | None = None
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self.error: Exception | None = None
+        self.bytes_up = 0
+
+    def start(self) -> int:
+        """Listen on 127.0.0.1 and return the port."""
+        lst = socket.create_server(("127.0.0.1", 0))
+        lst.settimeout(self._timeout)
+        self._listener = lst
+        t = threading.Thread(target=self._accept, name=f"{self._name}-accept", daemon=True)
+        self._threads.append(t)
+        t.start()
+        return int(lst.getsockname()[1])
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            local, _ = self._listener.accept()
+        except OSError as exc:
+            if not self._closed.is_set():
+                self.error = exc
+            return
+        finally:
+            self._listener.close()
+        try:
+            raw = socket.create_connection((self.host, self.port), timeout=self._timeout)
+            upstream: socket.socket = raw
+            if self._tls is not None:
+                upstream = self._tls.wrap_socket(raw, server_hostname=self.host)
+        except (OSError, ssl.SSLError) as exc:
+            self.error = exc
+            log.warning("%s: cannot reach %s:%s: %s", self._name, self.host, self.port, exc)
+            local.close()
+            return
+        upstream.settimeout(self._timeout)
+        local.settimeout(None)
+        with self._lock:
+            if self._closed.is_set():
+                local.close()
+                upstream.close()
+                return
+            self._socks = [local, upstream]
+        for src, dst, up in ((local, upstream, True), (upstream, local, False)):
+            t = threading.Thread(
+                target=self._pump, args=(src, dst, up), name=f"{self._name}-pump", daemon=True
+            )
+            self._threads.append(t)
+            t.start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+        try:
+            while True:  # ends when a socket closes or times out, not by polling
+                try:
+                    data = src.recv(65536)
+                except TimeoutError:
+                    continue  # a quiet reader is fine; only a send that cannot proceed is a stall
+                if not data:
+                    break
+                dst.sendall(data)
+                if up:
+                    self.bytes_up += len(data)
+        except (OSError, ssl.SSLError) as exc:
+            if not self._closed.is_set():
+                self.error = exc
+                log.info("%s: connection ended: %s", self._name, exc)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Close everything; safe from any thread and safe twice."""
+        with self._lock:
+            self._closed.set()
+            socks, self._socks = self._socks, []
+        if self._listener is not None:
+            self._listener.close()
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    close = abort
+
+    def join(self, timeout: float = 2.0) -> None:
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+
+    def check(self) -> None:
+        """Raise a ``StreamError`` naming why the upstream side failed, if it did."""
+        if isinstance(self.error, ssl.SSLCertVerificationError):
+            raise StreamError(
+                f"TLS certificate of {self.host}:{self.port} not verified: "
+                f"{self.error.verify_message}"
+            )
+        if self.error is not None:
+            raise StreamError(f"{self.host}:{self.port}: {self.error}")
