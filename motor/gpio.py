@@ -198,8 +198,8 @@ class GpioServos:
                 raise ServoError("GPIO servos are closed")
             if self._servos is None:
                 self.open()
+            self.watchdog.kick()  # under the lock: the watchdog cannot release mid-write
             self._write_deg(pan_deg, tilt_deg)
-        self.watchdog.kick()
 
     def read(self) -> tuple[float, float] | None:
         return None  # hobby servos report nothing back

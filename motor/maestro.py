@@ -197,8 +197,8 @@ class MaestroServos:
                 raise ServoError(f"Maestro on {self.cfg.port} is closed")
             if self.port is None:
                 self.open()
+            self.watchdog.kick()  # under the lock: the watchdog cannot release mid-write
             self._write_deg(pan_deg, tilt_deg)
-        self.watchdog.kick()
 
     def read(self) -> tuple[float, float] | None:
         """The Maestro's current output per channel (its ramp position), in degrees."""
