@@ -123,7 +123,7 @@ class GpioServos:
         self._factory = pin_factory
         self._servos: tuple[Servo, Servo] | None = None
         self._lock = threading.RLock()
-        self.watchdog = Watchdog(watchdog_s, self.release, clock, name="gpio")
+        self.watchdog = Watchdog(watchdog_s, self._expired, clock, name="gpio")
         self.last_us: tuple[float, float] | None = None
         self.closed = False
 
@@ -203,6 +203,11 @@ class GpioServos:
 
     def read(self) -> tuple[float, float] | None:
         return None  # hobby servos report nothing back
+
+    def _expired(self) -> None:
+        with self._lock:
+            if self.watchdog.expired:  # not if a command slipped in since the watchdog looked
+                self.release()
 
     def set_axis_map(self, index: int, axis: AxisMap) -> None:
         """Swap one axis's mapping (calibration in progress); takes effect on the next write."""

@@ -112,7 +112,7 @@ class MaestroServos:
         self.park_timeout_s = park_timeout_s
         self.port: serial.SerialBase | None = None
         self._lock = threading.RLock()
-        self.watchdog = Watchdog(watchdog_s, self.release, clock, name="maestro")
+        self.watchdog = Watchdog(watchdog_s, self._expired, clock, name="maestro")
         self.last_qus: tuple[int, int] | None = None
         self.closed = False
         self.retries_used = 0
@@ -210,6 +210,11 @@ class MaestroServos:
                     return None  # channel off: no pulses, no position
                 out.append(ax.to_deg(qus / 4.0))
             return out[0], out[1]
+
+    def _expired(self) -> None:
+        with self._lock:
+            if self.watchdog.expired:  # not if a command slipped in since the watchdog looked
+                self.release()
 
     def set_axis_map(self, index: int, axis: AxisMap) -> None:
         """Swap one axis's mapping (calibration in progress); takes effect on the next write."""
