@@ -140,6 +140,7 @@ class Track:
     appearance: np.ndarray | None = None
     last: Observation | None = None
     truth_id: int | None = None  # from the simulated oracle, for reports only
+    torso_offsets: np.ndarray | None = None  # torso keypoints' offsets from its centre (px)
 
     @property
     def standing(self) -> bool:
@@ -196,6 +197,7 @@ class Tracker:
     _next_id: int = 1
     _last_bearing: tuple[float, float] = (0.0, 0.0)
     _t_start: float | None = None
+    _cam_at_capture: tuple[float, float] = (0.0, 0.0)
 
     # -- observations ---------------------------------------------------------------------
     def observe(self, pose: Pose, t: float, cam_pan: float, cam_tilt: float) -> Observation | None:
@@ -213,6 +215,7 @@ class Tracker:
     def update(self, dets: Detections, cam_pan: float, cam_tilt: float, now: float) -> None:
         """Fold one frame's detections in. ``cam_pan/tilt``: pointing at ``dets.t_capture``."""
         t = dets.t_capture
+        self._cam_at_capture = (cam_pan, cam_tilt)
         obs = [o for p in dets.poses if (o := self.observe(p, t, cam_pan, cam_tilt)) is not None]
         pairs = self._associate(obs, t)
         matched_obs = set()
@@ -264,10 +267,24 @@ class Tracker:
 
     def _apply(self, tr: Track, o: Observation, now: float) -> None:
         # A person disappearing behind something shifts their visible torso backwards: that is
-        # not a stop, so stop detection is off while fewer keypoints are seen than before.
-        n_vis = int(o.pose.visible(self.cfg.min_visibility).sum())
-        prev = tr.last.pose.visible(self.cfg.min_visibility).sum() if tr.last else n_vis
-        tr.filt.update(o.pan, o.tilt, o.t, detect_stop=n_vis >= prev - 1)
+        # not a stop, so a stop is only believed when the whole torso is seen now and before.
+        torso = list(SHOULDERS + HIPS)
+        vis = o.pose.visible(self.cfg.min_visibility)[torso]
+        kp = o.pose.keypoints[torso, :2]
+        whole = bool(vis.all())
+        if whole:
+            tr.torso_offsets = kp.mean(axis=0) - kp
+        elif vis.any() and tr.torso_offsets is not None:
+            # Part of the torso is hidden: estimate its centre from the visible keypoints and
+            # where they sat relative to the centre when it was last wholly seen.
+            u, v = (kp[vis] + tr.torso_offsets[vis]).mean(axis=0)
+            cam = self._cam_at_capture
+            pan, tilt = pixel_to_bearing(float(u), float(v), cam[0], cam[1], self.intr)
+            o = Observation(o.pose, pan, tilt, o.size_deg, o.standing, o.t)
+        was_whole = tr.last is not None and bool(
+            tr.last.pose.visible(self.cfg.min_visibility)[torso].all()
+        )
+        tr.filt.update(o.pan, o.tilt, o.t, detect_stop=whole and was_whole)
         tr.t_last, tr.t_updated = o.t, now
         tr.size_deg = 0.8 * tr.size_deg + 0.2 * o.size_deg
         tr.hits += 1
