@@ -33,6 +33,16 @@ def load_for(
     return load_calibration(calibration_path(cfg.motor, override), missing_ok=missing_ok)
 
 
+def calibrated(cfg: Config, override: str | None = None) -> tuple[Config, Calibration | None]:
+    """The config with this robot's calibration applied (limits, gains, FOV), and the calibration.
+
+    What the daemon wants: ``cfg, cal = calibrated(cfg)``, then ``make_head(cfg, clock, cal)``
+    and the controller from ``cfg.motor.control``.
+    """
+    cal = load_for(cfg, override)
+    return apply_calibration(cfg, cal), cal
+
+
 def make_backend(
     cfg: Config,
     clock: Clock,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from coachcam.clock import FakeClock
@@ -57,3 +59,17 @@ def test_serial_head_with_calibrated_limits() -> None:
             assert head.command(-100.0, 0.0) == (-70.0, 0.0)
             head.backend.read()  # round trip: the emulator has the target
             assert pty.emulator.channels[0].target == round((1512.0 + 700.0) * 4)
+
+
+def test_calibrated_applies_the_file(tmp_path: Path) -> None:
+    from motor.calibration import ControlCalibration, save_calibration
+    from motor.drivers import calibrated
+
+    path = tmp_path / "cal.toml"
+    save_calibration(CAL.model_copy(update={"control": ControlCalibration(kp=2.0)}), path)
+    cfg, cal = calibrated(load_config(), str(path))
+    assert cal is not None and cfg.motor.control.kp == 2.0
+    assert (cfg.motor.pan.min_deg, cfg.motor.pan.max_deg) == (-70.0, 75.0)
+    # the head built from the calibrated config and the backend agree on the limits
+    head = make_head(cfg, FakeClock(), cal)
+    assert head.pan_axis.min_deg == -70.0
