@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -278,7 +279,10 @@ def save_calibration(cal: Calibration, path: Path) -> Path | None:
                 bak_tmp = path.with_name(f".{path.name}.bak.tmp")
                 if bak_tmp.exists():
                     bak_tmp.unlink()
-                os.link(path, bak_tmp)
+                try:
+                    os.link(path, bak_tmp)
+                except OSError:  # no hard links here (e.g. FAT): a copy does the same job
+                    shutil.copy2(path, bak_tmp)
                 os.replace(bak_tmp, backup)
             os.replace(tmp, path)
         except BaseException:

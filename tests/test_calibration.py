@@ -143,3 +143,15 @@ def test_pulses_stay_inside_both_limits(cal: AxisCalibration, deg: float) -> Non
     lo, hi = sorted((m.to_us(m.min_deg), m.to_us(m.max_deg)))
     assert lo - 1e-9 <= us <= hi + 1e-9
     assert PAN.min_deg <= m.min_deg < m.max_deg <= PAN.max_deg
+
+
+def test_backup_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "calibration.toml"
+    save_calibration(CAL, path)
+
+    def no_links(*_a: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    save_calibration(CAL.with_axis("tilt", centre_us=1444.0), path)
+    assert load_calibration(path.with_name("calibration.toml.bak")) == CAL
