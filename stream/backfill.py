@@ -149,10 +149,17 @@ class Backfiller:
             return "wait"
         return "live" if covered((seg.start_us, seg.end_us), confirmed, self._tol) else "upload"
 
-    def run_once(self) -> list[str]:
-        """One pass over the recording; returns the names uploaded."""
+    def run_once(self, *, final: bool = False, upload: bool = True) -> list[str]:
+        """One pass over the recording; returns the names uploaded.
+
+        ``final``: the stream has ended, so every segment has settled (confirmations are all
+        in). ``upload=False`` only records what was confirmed live (used at shutdown, so the
+        next start does not re-send segments the endpoint already has).
+        """
         confirmed = self._confirmed()
         horizon = self._horizon()
+        if final and horizon is not None:
+            horizon += self._settle + 1
         done: list[str] = []
         led = self.ledger()
         for seg in self.store.segments():
@@ -163,6 +170,8 @@ class Backfiller:
                 continue
             if verdict == "live":
                 self._note(seg.name, "live")
+                continue
+            if not upload:
                 continue
             try:
                 self._upload(seg)

@@ -183,6 +183,10 @@ class Streamer:
                 out.close()
         if self.backfill is not None:
             self.backfill.close()
+            try:
+                self.backfill.run_once(final=True, upload=False)
+            except OSError as exc:
+                log.warning("backfill: could not record the final confirmations: %s", exc)
         self._started = False
         self.encoder = None
 

@@ -130,13 +130,9 @@ class RelayedPublisher:
         userinfo = p.netloc.rsplit("@", 1)[0] + "@" if "@" in p.netloc else ""
         scheme = "rtsp" if self.scheme == "rtsp" else "rtmp"
         local_url = urlunsplit((scheme, f"{userinfo}127.0.0.1:{local}", p.path, p.query, ""))
-        if self.fmt == "flv":
-            app = p.path.lstrip("/").rsplit("/", 1)[0]
-            # The server sees the real tcUrl, not the relay's address.
-            host = p.netloc.rsplit("@", 1)[-1]
-            options = {"rtmp_tcurl": f"{self.scheme}://{host}/{app}", "rtmp_live": "live"}
-        else:
-            options = {"rtsp_transport": "tcp"}
+        # PyAV opens the protocol without options, so rtmp_tcurl cannot be set: the server
+        # sees tcUrl rtmp://127.0.0.1:PORT/APP (nginx-rtmp ignores it; the key is the name).
+        options = {"rtsp_transport": "tcp"} if self.fmt == "rtsp" else {}
         spec = {
             "url": local_url,
             "format": self.fmt,
