@@ -1,7 +1,9 @@
 """The guided (interactive) servo calibration a technician runs with ``coachcam calibrate axis
 --guided``: centre trim, direction, pulse width per degree and mechanical limits of one axis.
 
-Every move is small and slow (``speed_deg_s``, in steps on the injected clock). At any prompt
+Finding the limits may go past the config's degree limits (that is what it measures), never past
+the servo's pulse range (``min_us``/``max_us``). Every move is small and slow (``speed_deg_s``,
+in steps on the injected clock). At any prompt
 ``s`` (or Ctrl-C) stops at once: the caller releases the servos and nothing is saved. Prompts
 and output go through ``ask``/``say`` so tests can script a session.
 """
