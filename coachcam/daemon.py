@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from coachcam.clock import Clock
+from coachcam.errors import ServoError
 from coachcam.frame import Frame
 from motor.controller import Controller
 from motor.servo import PanTiltHead
@@ -171,13 +172,19 @@ class FrameLoop:
         self.clock = clock
         self.sinks = list(sinks)
         self.rois = rois
+        self.servo_fault: ServoError | None = None
 
     def step(self) -> Step | None:
         frame = self.source.read()
         if frame is None:
             return None
         now = self.clock.now()
-        self.head.sample()
+        if self.servo_fault is None:
+            try:
+                self.head.sample()
+            except ServoError as exc:
+                log.error("servos stopped: %s", exc)
+                self.servo_fault = exc
         captures = []
         for dets in self.inference.poll():
             pan, tilt = self.head.pointing_at(dets.t_capture)
@@ -185,8 +192,15 @@ class FrameLoop:
             captures.append(dets.t_capture)
         self.inference.submit(frame, self.rois(self.tracker, now) if self.rois else ())
         aim = self.tracker.aim(now)
-        current = self.head.commanded or self.head.sample() or (0.0, 0.0)
-        cmd = self.head.command(*self.controller.update(now, aim, current))
+        current = self.head.commanded or (0.0, 0.0)
+        cmd = current
+        try:
+            if self.servo_fault is None:
+                cmd = self.head.command(*self.controller.update(now, aim, current))
+        except ServoError as exc:
+            # The video must go on without the servos: report, and let the daemon reconnect.
+            log.error("servos stopped: %s", exc)
+            self.servo_fault = exc
         for sink in self.sinks:
             sink.write(frame, aim, self.tracker)
         t_cmd = self.clock.now()

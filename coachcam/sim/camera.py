@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from coachcam.clock import Clock
 from coachcam.frame import Frame
+from coachcam.geometry import Intrinsics
+from coachcam.sim.render import render_view
 from coachcam.sim.world import Classroom, Truth
 from motor.sim import SimServos
 
@@ -24,6 +26,9 @@ class SimCamera:
         height: int,
         fps: float,
         duration_s: float,
+        render: bool = False,
+        hfov_deg: float = 66.0,
+        lores_width: int = 640,
     ) -> None:
         self.classroom = classroom
         self.servos = servos
@@ -33,6 +38,9 @@ class SimCamera:
         self.duration = duration_s
         self.index = 0
         self.t0: float | None = None
+        self.render = render
+        self.intr = Intrinsics(width, height, hfov_deg)
+        self.lores_width = lores_width
 
     def read(self) -> Frame | None:
         now = self.clock.now()
@@ -52,9 +60,14 @@ class SimCamera:
             teacher_id=self.classroom.teacher_id,
             occluders=tuple(self.classroom.scenario.occluders),
         )
-        frame = Frame(
-            index=self.index, t_capture=t, width=self.width, height=self.height, truth=truth
-        )
+        image = lores = None
+        if self.render:
+            import cv2
+
+            image = render_view(truth, self.intr, self.classroom.hues)
+            lh = round(self.height * self.lores_width / self.width)
+            lores = cv2.resize(image, (self.lores_width, lh), interpolation=cv2.INTER_AREA)
+        frame = Frame(self.index, t, self.width, self.height, image, lores, truth)
         self.index += 1
         return frame
 

@@ -1,0 +1,248 @@
+"""The robot: every part wired from the config, and the loop ``coachcam run`` runs.
+
+The parts are chosen here, in one place: the frame source (``[camera] source``), the pose detector
+(``[tracker] detector``), the servo driver (``[motor] driver``) and the video outputs
+(``[stream]``). ``coachcam run`` with the default config runs the simulated classroom in real
+time (camera, perception and servos simulated), which is how the daemon is tested end to end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from coachcam.clock import Clock
+from coachcam.config import Config
+from coachcam.daemon import (
+    FrameLoop,
+    FrameSink,
+    FrameSource,
+    Inference,
+    ScheduledInference,
+    ThreadedInference,
+)
+from coachcam.errors import CameraError, ConfigError, ServoError
+from coachcam.frame import Frame
+from coachcam.geometry import Intrinsics
+from coachcam.health import Health, HealthReporter
+from motor.servo import PanTiltHead
+from tracker.tracker import Aim, Tracker
+from tracker.types import Pose
+
+log = logging.getLogger(__name__)
+
+RECONNECT_S = 2.0  # how often a lost camera or servo controller is tried again
+FOLLOWING_WORDS = {
+    "follow": "following teacher",
+    "coast": "following teacher (predicting)",
+    "hold": "teacher lost, holding",
+    "search": "searching for the teacher",
+    "home": "teacher lost, at home position",
+    "idle": "looking for the teacher",
+}
+
+
+class StreamSink:
+    """Hands each frame, with the poses the tracker knows, to the stream pipeline."""
+
+    def __init__(self, streamer: Any) -> None:
+        self.streamer = streamer
+
+    def write(self, frame: Frame, aim: Aim, tracker: Tracker) -> None:
+        poses: list[Pose] = []
+        teacher: int | None = None
+        for tr in tracker.tracks.values():
+            if tr.last is None or frame.t_capture - tr.t_last > 0.5:
+                continue
+            if tr.id == tracker.teacher_id:
+                teacher = len(poses)
+            poses.append(tr.last.pose)
+        self.streamer.push(frame, poses, teacher)
+
+    def close(self) -> None:
+        self.streamer.close()
+
+
+@dataclass
+class Robot:
+    cfg: Config
+    clock: Clock
+    source: FrameSource
+    inference: Inference
+    tracker: Tracker
+    head: PanTiltHead
+    loop: FrameLoop
+    sinks: Sequence[FrameSink] = field(default_factory=list)
+    streamer: Any = None
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) -> Robot:
+    """Open every part (camera, model, servos, outputs). Raises a CoachcamError on failure."""
+    from motor.drivers import calibrated, make_head
+    from motor.sim import SimServos
+
+    cfg, cal = calibrated(cfg, calibration)
+    intr = Intrinsics(cfg.camera.width, cfg.camera.height, cfg.camera.hfov_deg)
+    home = (cfg.motor.pan.home_deg, cfg.motor.tilt.home_deg)
+    with contextlib.ExitStack() as undo:
+        head = make_head(cfg, clock, cal)
+        undo.callback(head.close)
+        source: Any
+        inference: Inference
+        if cfg.camera.source == "sim":
+            if not isinstance(head.backend, SimServos):
+                raise ConfigError(
+                    "camera.source = 'sim' needs motor.driver = 'sim' (the simulated camera is "
+                    f"moved by the simulated servos), not {cfg.motor.driver!r}"
+                )
+            from coachcam.sim.camera import SimCamera
+            from coachcam.sim.oracle import OracleDetector
+            from coachcam.sim.scenario import load_scenario
+            from coachcam.sim.world import Classroom
+
+            scenario = load_scenario(cfg.sim.scenario)
+            room = Classroom(scenario, cfg.camera.height_m, cfg.sim.seed)
+            source = SimCamera(
+                room, head.backend, clock, intr.width, intr.height, cfg.camera.fps,
+                duration_s=float("inf"), render=cfg.stream.enabled,
+                hfov_deg=intr.hfov_deg, lores_width=cfg.camera.lores_width,
+            )  # fmt: skip
+            if cfg.tracker.detector != "oracle":
+                raise ConfigError("camera.source = 'sim' works with tracker.detector = 'oracle'")
+            detector: Any = OracleDetector(
+                intr, cfg.sim, room.occluder_boxes(), cfg.camera.height_m, cfg.sim.seed
+            )
+            inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
+        else:
+            from stream.sources import open_source
+
+            if cfg.tracker.detector == "oracle":
+                raise ConfigError(
+                    "tracker.detector = 'oracle' only works with camera.source = 'sim'; "
+                    "use 'mediapipe' with a real camera"
+                )
+            from tracker.mediapipe_detector import MediaPipePoseDetector
+
+            detector = MediaPipePoseDetector(cfg.tracker, clock=clock).open()
+            undo.callback(detector.close)
+            source = open_source(cfg.camera, clock=clock)
+            source.start()
+            undo.callback(source.close)
+            inference = ThreadedInference(detector, clock)
+        sinks: list[FrameSink] = []
+        streamer = None
+        if cfg.stream.enabled:
+            from stream.pipeline import Streamer
+
+            streamer = Streamer(cfg.stream, intr.width, intr.height, cfg.camera.fps, clock=clock)
+            streamer.start()
+            sinks.append(StreamSink(streamer))
+        tracker = Tracker(cfg.tracker, intr, home=home)
+        from coachcam.sim.run import build_controller
+
+        loop = FrameLoop(
+            source, inference, tracker, build_controller(cfg, intr), head, clock, sinks
+        )
+        undo.pop_all()
+    return Robot(cfg, clock, source, inference, tracker, head, loop, sinks, streamer)
+
+
+def run_robot(
+    robot: Robot,
+    health: HealthReporter,
+    stop: threading.Event,
+    *,
+    seconds: float | None = None,
+) -> None:
+    """The daemon's loop: until ``stop`` is set (SIGTERM), the source ends or ``seconds`` pass.
+
+    A lost camera is reopened every ``RECONNECT_S`` (the servos park meanwhile); a lost servo
+    controller is reopened likewise while the video goes on. Both show in ``STATUS=``; while
+    either lasts, the watchdog is not fed, so a fault that does not clear gets the service
+    restarted by systemd.
+    """
+    clock, loop = robot.clock, robot.loop
+    robot.head.soft_start()
+    health.ready(Health("starting", servo_ok=True))
+    t_start = clock.now()
+    frames: list[float] = []
+    camera_lost_at: float | None = None
+    servo_retry_at = 0.0
+    while not stop.is_set():
+        now = clock.now()
+        if seconds is not None and now - t_start >= seconds:
+            break
+        try:
+            step = loop.step()
+        except CameraError as exc:
+            if camera_lost_at is None:
+                camera_lost_at = now
+                log.error("camera lost: %s; parking, retrying every %.0f s", exc, RECONNECT_S)
+                with contextlib.suppress(ServoError):
+                    robot.head.park()
+            health.update(
+                Health("camera lost", 0.0, robot.streamer is not None, 0, loop.servo_fault is None)
+            )
+            stop.wait(RECONNECT_S)
+            with contextlib.suppress(CameraError):
+                _reopen(robot.source)
+            continue
+        if step is None:
+            log.info("the frame source ended")
+            break
+        if camera_lost_at is not None:
+            log.warning("camera back after %.1f s", clock.now() - camera_lost_at)
+            camera_lost_at = None
+        health.frame_done()
+        if loop.servo_fault is None:
+            health.control_done()
+        elif now >= servo_retry_at:
+            servo_retry_at = now + RECONNECT_S
+            _retry_servos(robot)
+        frames = [t for t in frames if now - t < 2.0] + [now]
+        fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
+        health.update(
+            Health(
+                FOLLOWING_WORDS.get(step.aim.mode, step.aim.mode),
+                fps,
+                robot.streamer is not None,
+                _pending(robot.streamer),
+                loop.servo_fault is None,
+            )
+        )
+
+
+def _reopen(source: Any) -> None:
+    with contextlib.suppress(Exception):
+        source.close()
+    if hasattr(source, "start"):
+        source.start()
+
+
+def _retry_servos(robot: Robot) -> None:
+    backend = robot.head.backend
+    try:
+        with contextlib.suppress(Exception):
+            backend.close()
+        opener = getattr(backend, "open", None)
+        if opener is not None:
+            opener()
+        robot.head.sample()
+    except ServoError as exc:
+        log.warning("servos still unavailable: %s", exc)
+        return
+    log.warning("servos back")
+    robot.loop.servo_fault = None
+
+
+def _pending(streamer: Any) -> int:
+    if streamer is None or streamer.backfill is None:
+        return 0
+    return int(getattr(streamer.backfill, "pending_count", lambda: 0)())
