@@ -259,6 +259,7 @@ class ThreadedOutput:
                 self._sink.write(item)
             except Exception as exc:  # a broken output marks itself dead; never raise upward
                 self._write_since = None
+                self.stats.dropped += 1
                 self._close_sink(f"write failed: {exc}")
                 self._fail(f"write failed: {exc}")
                 need_key = True

@@ -1,0 +1,132 @@
+"""Encoder and ThreadedOutput with fakes: keyframes, resume on keyframe, overflow, stalls."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import pytest
+from stream_helpers import FPS, H, W, make_image
+
+from coachcam.clock import FakeClock
+from stream.encoder import LibavEncoder
+from stream.h264 import IDR, PPS, SPS, nal_types
+from stream.outputs import MemoryOutput, Packet, ThreadedOutput
+from stream.publish import MemoryPublisher
+
+
+@pytest.fixture(scope="module")
+def packets() -> list[Packet]:
+    out = MemoryOutput()
+    enc = LibavEncoder(W, H, FPS, bitrate_kbps=500, keyframe_interval_s=1.0, outputs=[out])
+    for i in range(95):
+        enc.encode(make_image(i), 100.0 + i / FPS)
+    enc.close()
+    return out.packets
+
+
+def test_keyframe_every_second_with_sps_pps_and_capture_timestamps(packets: list[Packet]) -> None:
+    assert len(packets) == 95
+    keys = [i for i, p in enumerate(packets) if p.keyframe]
+    assert keys == [0, 30, 60, 90]
+    for i in keys:
+        t = nal_types(packets[i].data)
+        assert SPS in t and PPS in t and IDR in t
+    assert [p.timestamp_us for p in packets[:3]] == [0, 33333, 66667]
+
+
+def feed(out: ThreadedOutput, packets: list[Packet]) -> None:
+    out.start()
+    for p in packets:
+        out.outputframe(p.data, p.keyframe, p.timestamp_us)
+    done = threading.Event()
+    for _ in range(500):  # until the writer has taken everything (bounded)
+        if out.stats.sent + out.stats.dropped >= len(packets) and out._q.empty():
+            break
+        done.wait(0.01)
+
+
+def run_output(out: ThreadedOutput, packets: list[Packet]) -> None:
+    feed(out, packets)
+    out.close()
+
+
+def test_a_broken_output_reconnects_and_resumes_on_a_keyframe(packets: list[Packet]) -> None:
+    made: list[MemoryPublisher] = []
+
+    def opener() -> MemoryPublisher:
+        made.append(MemoryPublisher(fail_after=40 if not made else None))
+        return made[-1]
+
+    out = ThreadedOutput("t", opener, clock=FakeClock(), backoff_min=0.0, backoff_max=0.0)
+    run_output(out, packets)
+    assert len(made) == 2 and made[0].closed
+    first, second = made
+    assert [p.timestamp_us for p in first.packets] == [p.timestamp_us for p in packets[:40]]
+    assert second.packets[0].keyframe and second.packets[0].timestamp_us == packets[60].timestamp_us
+    assert [p.timestamp_us for p in second.packets] == [p.timestamp_us for p in packets[60:]]
+    assert out.stats.failures == 1 and out.stats.connects == 2
+    s = out.sessions()
+    assert [(x.first_us, x.last_sent_us) for x in s] == [
+        (0, packets[39].timestamp_us),
+        (packets[60].timestamp_us, packets[-1].timestamp_us),
+    ]
+
+
+def test_outputframe_never_blocks_and_drops_to_the_next_keyframe(packets: list[Packet]) -> None:
+    gate = threading.Event()
+
+    class Slow(MemoryPublisher):
+        def write(self, packet: Packet) -> None:
+            gate.wait(5)
+            super().write(packet)
+
+    pub = Slow()
+    out = ThreadedOutput("t", lambda: pub, clock=FakeClock(), queue_packets=10)
+    out.start()
+    for p in packets:  # the writer is stuck: this must still return at once
+        out.outputframe(p.data, p.keyframe, p.timestamp_us)
+    gate.set()
+    out.close()
+    got = [p.timestamp_us for p in pub.packets]
+    assert out.stats.dropped > 0
+    # what was written is a run from a keyframe, then whole runs from later keyframes
+    assert pub.packets[0].keyframe
+    idx = [next(i for i, p in enumerate(packets) if p.timestamp_us == t) for t in got]
+    for a, b in itertools.pairwise(idx):
+        assert b == a + 1 or packets[b].keyframe
+
+
+class FakeConfirmer:
+    def __init__(self) -> None:
+        self.until: int | None = None
+
+    def received_until_us(self) -> int | None:
+        return self.until
+
+
+def test_an_endpoint_that_confirms_nothing_new_is_stalled(packets: list[Packet]) -> None:
+    clock = FakeClock()
+    conf = FakeConfirmer()
+    pub = MemoryPublisher()
+    out = ThreadedOutput(
+        "t", lambda: pub, clock=clock, confirmer=conf, stall_timeout=2.0, poll_s=3600
+    )
+    feed(out, packets[:30])
+    conf.until = packets[10].timestamp_us
+    out.poll()  # progress
+    clock.advance(1.5)
+    out.poll()
+    assert out.stats.stalls == 0
+    clock.advance(1.0)  # 2.5 s without progress while packets 11..29 are unconfirmed
+    out.poll()
+    assert out.stats.stalls == 1
+    assert out.confirmed() == [(0, packets[10].timestamp_us)]
+    out.close()
+
+
+def test_without_a_confirmer_only_what_is_well_past_counts(packets: list[Packet]) -> None:
+    pub = MemoryPublisher()
+    out = ThreadedOutput("t", lambda: pub, clock=FakeClock(), stall_timeout=1.0)
+    run_output(out, packets)
+    assert out.confirmed() == [(0, packets[-1].timestamp_us - 1_000_000)]
