@@ -1,0 +1,140 @@
+"""The real daemon as a subprocess, talking systemd's notify protocol to a socket we bind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class NotifySocket:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.messages: list[str] = []
+
+    def wait_for(self, predicate: object, timeout: float = 60.0) -> str:
+        """Collect datagrams until one satisfies ``predicate`` (bounded by ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                msg = self.sock.recv(4096).decode()
+            except TimeoutError:
+                break
+            self.messages.append(msg)
+            if predicate(msg):  # type: ignore[operator]
+                return msg
+        raise AssertionError(f"no such notification; got {self.messages[-5:]}")
+
+    def drain(self) -> list[str]:
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.messages.append(self.sock.recv(4096).decode())
+        except BlockingIOError:
+            return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    ns = NotifySocket(tmp_path / "notify.sock")
+    yield ns
+    ns.close()
+
+
+def start_daemon(
+    tmp_path: Path, notify: NotifySocket, config: str, *args: str
+) -> subprocess.Popen[str]:
+    cfg = tmp_path / "coachcam.toml"
+    cfg.write_text(config)
+    env = dict(os.environ)
+    env.update(
+        NOTIFY_SOCKET=str(notify.path),
+        WATCHDOG_USEC="2000000",
+        WATCHDOG_PID=str(0),  # replaced below: systemd sets it to the service's pid
+        RUNTIME_DIRECTORY=str(tmp_path / "run"),
+        HOME=str(tmp_path),
+    )
+    env.pop("WATCHDOG_PID")
+    (tmp_path / "run").mkdir()
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coachcam.cli",
+            "--log-level",
+            "info",
+            "run",
+            "--config",
+            str(cfg),
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def test_ready_watchdog_status_then_sigterm_parks_and_exits_0(
+    tmp_path: Path, notify: NotifySocket
+) -> None:
+    proc = start_daemon(tmp_path, notify, "[sim]\nscenario = 'board'\n")
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        notify.wait_for(lambda m: "WATCHDOG=1" in m)
+        status = notify.wait_for(lambda m: "STATUS=following teacher" in m)
+        assert "fps" in status
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert any("STOPPING=1" in m for m in notify.drain())
+    assert "parking servos" in err and "Traceback" not in err
+    state = (tmp_path / "run" / "status.json").read_text()
+    assert "stopping" in state or "stopped" in state
+
+
+def test_invalid_config_exits_2_with_one_line_and_never_ready(
+    tmp_path: Path, notify: NotifySocket
+) -> None:
+    proc = start_daemon(tmp_path, notify, "[motor]\ndriver = 'servo-hat'\n")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    lines = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1 and "motor.driver" in lines[0] and "'servo-hat'" in lines[0]
+    notify.sock.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        notify.sock.recv(4096)
+
+
+def test_corrupt_model_exits_non_zero_naming_the_file(
+    tmp_path: Path, notify: NotifySocket, media_dir: Path
+) -> None:
+    bad = tmp_path / "pose.task"
+    bad.write_bytes(b"not a model")
+    config = (
+        f"[camera]\nsource = 'file'\nfile = '{media_dir / 'podium_speaker_720p30.mp4'}'\n"
+        f"[tracker]\ndetector = 'mediapipe'\nmodel = '{bad}'\n"
+    )
+    proc = start_daemon(tmp_path, notify, config)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4, err
+    assert str(bad) in err and "Traceback" not in err
+    assert not any("READY=1" in m for m in notify.messages)
