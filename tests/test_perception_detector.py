@@ -265,3 +265,13 @@ def test_pixels_of_the_wrong_kind_are_a_clear_error(detector: MediaPipePoseDetec
     bad = Frame(0, 0.0, 64, 48, image=np.zeros((48, 64, 3), np.float32))
     with pytest.raises(CameraError, match="uint8"):
         detector.detect(bad)
+
+
+@needs_media
+@pytest.mark.parametrize("fallback", [True, False])
+def test_empty_crops_fall_back_to_the_whole_frame(bundle: None, fallback: bool) -> None:
+    img = podium_frames()[0]
+    nowhere = Roi(1100, 20, 1200, 120)  # the speaker is not there
+    with MediaPipePoseDetector(TrackerConfig(reacquire="off", crop_fallback=fallback)) as det:
+        poses = det.detect(frame_of(img, 0), rois=[nowhere]).poses
+    assert len(poses) == (1 if fallback else 0)

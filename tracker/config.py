@@ -85,6 +85,11 @@ class TrackerConfig(Section):
     crop_poses: int = Field(
         1, ge=1, le=4, description="Most poses looked for in one crop around the teacher."
     )
+    crop_fallback: bool = Field(
+        True,
+        description="When the crops around the tracked people find nobody, look at the whole "
+        "frame in the same call (faster re-acquisition, twice the cost on such frames).",
+    )
     reacquire: Literal["off", "tiles"] = Field(
         "tiles",
         description="With nobody tracked, also scan one tile of the full-resolution frame per "

@@ -8,6 +8,8 @@ Three ways of looking, chosen per frame by what the tracker passes in:
   so crops follow people far beyond the whole-frame limit (~250 px tall), and a landmarker that
   tracks its one pose skips its person detector, so steady tracking costs less than a whole-frame
   search for ``max_people``.
+  If every crop comes back empty and ``crop_fallback`` is on, the whole frame is searched in
+  the same call.
 - **whole frame** (no ``rois``): the lores copy (or a ``detect_width`` downscale of the main image)
   goes to a VIDEO-mode landmarker with ``max_people`` poses.
 - **re-acquisition tiles** (no ``rois``, ``reacquire = "tiles"``): in addition, one tile of the
@@ -205,6 +207,8 @@ class MediaPipePoseDetector:
             boxes = [expand_roi(r, self.config.roi_margin, frame.width, frame.height) for r in rois]
             for slot, box in zip(self._assign_slots(boxes), boxes, strict=True):
                 poses.extend(self._detect_region(frame, box, slot=slot))
+            if not poses and self.config.crop_fallback:
+                poses.extend(self._detect_wide(frame))
         else:
             poses.extend(self._detect_wide(frame))
             if self.config.reacquire == "tiles":
