@@ -211,12 +211,25 @@ class FfmpegSrtPublisher(_MuxingSink):
             raise StreamError("srt:// needs the ffmpeg command (Debian package ffmpeg)")
         sep = "&" if "?" in self.url else "?"
         url = self.url if "mode=" in self.url else f"{self.url}{sep}mode=caller"
-        cmd = [exe, "-hide_banner", "-loglevel", "error", "-f", "mpegts", "-i", "pipe:0"]
+        if "linger=" not in url:
+            url += "&linger=2"  # live mode drops unsent packets at close without it
+        # Start sending at once (no probing delay), so SRT's live pacing sees real time.
+        # probe briefly, so sending starts at once (SRT's live mode paces by real time)
+        cmd = [exe, "-hide_banner", "-nostats", "-loglevel", "error"]
+        cmd += ["-analyzeduration", "200000", "-probesize", "32768"]
+        cmd += ["-f", "mpegts", "-i", "pipe:0"]
         cmd += ["-c", "copy", "-f", "mpegts", url]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
         stdin = self._proc.stdin
         assert stdin is not None
-        return av.open(_PipeWriter(stdin, self._proc), "w", format="mpegts")
+        # flush each packet to ffmpeg at once: live, not in 32 KiB bursts
+        return av.open(
+            _PipeWriter(stdin, self._proc),
+            "w",
+            format="mpegts",
+            options={"flush_packets": "1"},
+            buffer_size=4096,
+        )
 
     def close(self) -> None:
         super().close()
