@@ -158,8 +158,8 @@ class Backfiller:
         """
         confirmed = self._confirmed()
         horizon = self._horizon()
-        if final and horizon is not None:
-            horizon += self._settle + 1
+        if final:
+            horizon = 2**62  # every segment has settled
         done: list[str] = []
         led = self.ledger()
         for seg in self.store.segments():
