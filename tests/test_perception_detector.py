@@ -275,3 +275,18 @@ def test_empty_crops_fall_back_to_the_whole_frame(bundle: None, fallback: bool) 
     with MediaPipePoseDetector(TrackerConfig(reacquire="off", crop_fallback=fallback)) as det:
         poses = det.detect(frame_of(img, 0), rois=[nowhere]).poses
     assert len(poses) == (1 if fallback else 0)
+
+
+@needs_media
+def test_masked_pass_finds_the_second_of_two_side_by_side(bundle: None) -> None:
+    from coachcam.benchmarks.perception import cutout, paste, synthetic_room
+
+    person = cutout(podium_frames()[0], PODIUM_BOX)
+    room = synthetic_room()
+    paste(room, person, 300, 150, bottom=560)
+    paste(room, person, 300, 500, bottom=560)
+    found = {}
+    for passes in (0, 1):
+        with MediaPipePoseDetector(TrackerConfig(reacquire="off", extra_passes=passes)) as det:
+            found[passes] = [len(det.detect(frame_of(room, i)).poses) for i in range(2)]
+    assert found == {0: [1, 1], 1: [2, 2]}

@@ -90,6 +90,14 @@ class TrackerConfig(Section):
         description="When the crops around the tracked people find nobody, look at the whole "
         "frame in the same call (faster re-acquisition, twice the cost on such frames).",
     )
+    extra_passes: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Whole-frame search: grey out the people found and look again, up to this "
+        "many times (BlazePose reports fewer people than stand side by side). Off by default: "
+        "it also finds poses in flags and coats (bench perception).",
+    )
     reacquire: Literal["off", "tiles"] = Field(
         "tiles",
         description="With nobody tracked, also scan one tile of the full-resolution frame per "

@@ -8,10 +8,11 @@ Two kinds of input:
   previous frame; the whole frame when nobody is known or someone was lost).
 - **rendered scenes**: a person cut out of the media (a rectangle around them, so their own
   background comes along), scaled to 80-400 px tall and walked across a 1280x720 synthetic room.
-  Teacher recall by apparent height for three ways of looking: the whole frame, whole frame plus
-  one re-acquisition tile per frame, and a crop around where the tracker predicts the teacher
-  (the previous frame's true box: one frame of lag). Also the frames a cold start needs to find
-  them, and poses per frame with 1-3 people side by side.
+  Teacher recall by apparent height for three ways of looking: "whole" (one whole-frame pass,
+  the baseline), "search" (what the detector does with nobody tracked: whole frame, masked
+  passes, one re-acquisition tile per frame) and "crop" (around where the tracker predicts the
+  teacher: the previous frame's true box, one frame of lag). Also the frames a search from cold
+  needs to find them, and poses per frame with 1-3 people side by side.
 
 "Found" means a pose whose shoulder midpoint lies inside the true box grown by 10%. Timings are
 wall-clock ms of ``detect()`` (median, first frames of each detector left out) on this machine,
@@ -208,6 +209,12 @@ def paste(canvas: np.ndarray, person: np.ndarray, height: int, x: int, bottom: i
 # -- the runs -------------------------------------------------------------------------------------
 
 
+# Ways of looking, as config changes. "whole": one whole-frame pass, the baseline; "search": what
+# the detector does with nobody tracked (whole frame, masked passes, a tile); "crop": around rois.
+PLAIN = {"reacquire": "off", "extra_passes": 0}
+MODES: dict[str, dict[str, Any]] = {"whole": PLAIN, "search": {}, "crop": PLAIN}
+
+
 def _detector(cfg: Any, **changes: Any) -> Any:
     from tracker.mediapipe_detector import MediaPipePoseDetector
 
@@ -225,7 +232,7 @@ def media_rows(cfg: Any, media: Path, step: int) -> list[dict[str, Any]]:
     for name, present in (("podium_speaker_720p30.mp4", 1), ("two_people_bridge_1080p24.mp4", 2)):
         whole, crop = Tally(), Tally()
         last: list[Box] = []
-        with _detector(cfg, reacquire="off") as wdet, _detector(cfg, reacquire="off") as cdet:
+        with _detector(cfg, **PLAIN) as wdet, _detector(cfg, **PLAIN) as cdet:
             for i, t, img in read_video(media / name, step):
                 f = Frame(i, t, img.shape[1], img.shape[0], image=img)
                 d, ms = _timed_detect(wdet, f)
@@ -253,7 +260,7 @@ def person_cutouts(cfg: Any, media: Path) -> list[tuple[str, np.ndarray]]:
     for name in ("podium_speaker_720p30.mp4", "two_people_bridge_1080p24.mp4"):
         _, t, img = next(read_video(media / name, 1))
         # One detector per clip: a VIDEO-mode landmarker would carry its tracked pose across.
-        with _detector(cfg, reacquire="off") as det:
+        with _detector(cfg, **PLAIN) as det:
             d = det.detect(Frame(0, t, img.shape[1], img.shape[0], image=img))
             for k, pose in enumerate(sorted(d.poses, key=lambda p: float(_shoulder_mid(p)[0]))):
                 box = pose.bbox(cfg.min_visibility)
@@ -291,18 +298,15 @@ def height_rows(
     from tracker.types import Roi
 
     room = synthetic_room()
-    modes = {"whole": "off", "tiles": "tiles", "crop": "off"}
     rows = []
     for h in heights:
-        tallies = {m: Tally() for m in modes}
+        tallies = {m: Tally() for m in MODES}
         cold: list[int | None] = []
         for n, (name, person) in enumerate(cuts):
             log.info("height %s px, %s", h, name)
-            per = {m: Tally() for m in modes}
+            per = {m: Tally() for m in MODES}
             with ExitStack() as stack:
-                dets = {
-                    m: stack.enter_context(_detector(cfg, reacquire=r)) for m, r in modes.items()
-                }
+                dets = {m: stack.enter_context(_detector(cfg, **c)) for m, c in MODES.items()}
                 prev: Box | None = None
                 for k, (img, box) in enumerate(walk(person, h, frames, room, 100 + 330 * n)):
                     f = Frame(k, k / 30.0, WIDTH, HEIGHT, image=img)
@@ -313,12 +317,12 @@ def height_rows(
                     prev = box
             for m, t in tallies.items():
                 t.merge(per[m])
-            cold.append(per["tiles"].first_found)
+            cold.append(per["search"].first_found)
         rows.append(
             {
                 "height_px": h,
                 **{m: t.summary() for m, t in tallies.items()},
-                "tiles_first_found": cold,
+                "search_first_found": cold,
             }
         )
     return rows
@@ -338,16 +342,16 @@ def crowd_rows(
                 for k in range(n)
             ]
             row: dict[str, Any] = {"height_px": h, "people": n}
-            for mode in ("off", "tiles"):
+            for mode in ("whole", "search", "masked"):
                 t = Tally()
                 seen: set[int] = set()
-                with _detector(cfg, reacquire=mode) as det:
+                changes = {"extra_passes": 2} if mode == "masked" else MODES[mode]
+                with _detector(cfg, **changes) as det:
                     for k in range(frames):
                         d, ms = _timed_detect(det, Frame(k, k / 30.0, WIDTH, HEIGHT, image=canvas))
                         t.add(len(d.poses) >= n, len(d.poses), ms)
                         seen |= {j for j, b in enumerate(boxes) if _found(d.poses, b)}
-                key = "whole" if mode == "off" else "tiles"
-                row[key] = {**t.summary(), "people_seen": len(seen)}
+                row[mode] = {**t.summary(), "people_seen": len(seen)}
             rows.append(row)
     return rows
 
@@ -370,18 +374,18 @@ def format_tables(res: dict[str, Any]) -> str:
     out += [
         "",
         "Rendered 1280x720 room, teacher walking: recall % by apparent height (ms per frame)",
-        f"{'height px':>9} {'whole':>15} {'whole+tile':>15} {'crop':>15} {'crop/whole':>10} "
-        f"{'cold start: frames to find (tiles)':>34}",
+        f"{'height px':>9} {'whole':>15} {'search':>15} {'crop':>15} {'crop/whole':>10} "
+        f"{'search from cold: frames to find':>34}",
     ]
     for r in res["heights"]:
         cells = [
             f"{r[m]['recall_pct']:5.1f} ({r[m]['ms_per_frame']:4.1f})"
-            for m in ("whole", "tiles", "crop")
+            for m in ("whole", "search", "crop")
         ]
         ratio = r["crop"]["ms_per_frame"] / max(r["whole"]["ms_per_frame"], 1e-9)
         # Where whole-frame detection finds nobody it skips the landmark model: no fair ratio.
         shown = f"{ratio:.2f}" if r["whole"]["recall_pct"] >= 50 else "-"
-        cold = ", ".join("-" if c is None else str(c) for c in r["tiles_first_found"])
+        cold = ", ".join("-" if c is None else str(c) for c in r["search_first_found"])
         out.append(
             f"{r['height_px']:>9} {cells[0]:>15} {cells[1]:>15} {cells[2]:>15} "
             f"{shown:>10} {cold:>34}"
@@ -390,13 +394,14 @@ def format_tables(res: dict[str, Any]) -> str:
         "",
         "People side by side: poses per frame, and people seen at least once in 12 frames",
         f"{'height px':>9} {'people':>6} {'whole poses/f':>13} {'seen':>4} "
-        f"{'whole+tile poses/f':>18} {'seen':>4}",
+        f"{'search poses/f':>14} {'seen':>4} {'+masked poses/f':>15} {'seen':>4}",
     ]
     for r in res["crowd"]:
-        w, t = r["whole"], r["tiles"]
+        w, t, m = r["whole"], r["search"], r["masked"]
         out.append(
             f"{r['height_px']:>9} {r['people']:>6} {w['poses_per_frame']:>13} "
-            f"{w['people_seen']:>4} {t['poses_per_frame']:>18} {t['people_seen']:>4}"
+            f"{w['people_seen']:>4} {t['poses_per_frame']:>14} {t['people_seen']:>4} "
+            f"{m['poses_per_frame']:>15} {m['people_seen']:>4}"
         )
     return "\n".join(out)
 
