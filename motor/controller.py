@@ -24,7 +24,6 @@ from motor.config import AxisConfig, ControlConfig
 from tracker.tracker import Aim
 
 RESETTLE_S = 1.0  # after a stop, the dead zone is doubled for this long
-STILL_DEG_S = 1.5  # a target slower than this (deg/s) stands still (velocity noise is ~1 deg/s)
 
 
 class Controller(Protocol):
@@ -76,13 +75,13 @@ class RoomController:
         axes_cfg = (self.pan_axis, self.tilt_axis)
         if aim.mode in ("follow", "coast"):
             horizon = (t_eff - aim.t_ref) * c.predict_fraction
-            targets = [aim.pan + aim.vel_pan * horizon, aim.tilt + aim.vel_tilt * horizon]
-            vels = [aim.vel_pan, aim.vel_tilt]
-            lead = _clip(aim.vel_pan * c.lead_s, -c.max_lead_deg, c.max_lead_deg)
+            # A still teacher: no prediction (their velocity is only noise) and no feed-forward.
+            vels = [0.0, 0.0] if aim.still else [aim.vel_pan, aim.vel_tilt]
+            targets = [aim.pan + vels[0] * horizon, aim.tilt + vels[1] * horizon]
+            lead = _clip(vels[0] * c.lead_s, -c.max_lead_deg, c.max_lead_deg)
             targets[0] += lead
             vmax = c.max_speed_deg_s
-            still = abs(aim.vel_pan) < STILL_DEG_S and abs(aim.vel_tilt) < STILL_DEG_S
-            dead = c.still_dead_zone_deg if still else c.dead_zone_deg
+            dead = c.still_dead_zone_deg if aim.still else c.dead_zone_deg
         elif aim.mode == "search" or (aim.mode == "idle" and aim.pan != self.pan_axis.home_deg):
             targets, vels, vmax, dead = (
                 [aim.pan, aim.tilt],

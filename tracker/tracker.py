@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,6 +30,8 @@ SEEN_RECENTLY_S = 0.3  # within this, the teacher counts as seen (about 2 detect
 POSTURE_CERTAIN = 5  # posture votes before a track's posture gates association
 STOP_MIN_DEG_S = 1.0  # below this bearing speed there is no stop to detect
 STOP_RATIO = 0.3  # newest step slower than this fraction of the velocity: a stop
+STILL_WINDOW_S = 0.7  # a person is still if their bearing stayed within
+STILL_SPAN_DEG = 1.5  # this span over that window (raw bearings carry ~0.3 deg of noise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,22 @@ class Track:
     last: Observation | None = None
     truth_id: int | None = None  # from the simulated oracle, for reports only
     torso_offsets: np.ndarray | None = None  # torso keypoints' offsets from its centre (px)
+    recent: deque[tuple[float, float, float]] = field(default_factory=deque)  # (t, pan, tilt)
+
+    def remember(self, t: float, pan: float, tilt: float) -> None:
+        self.recent.append((t, pan, tilt))
+        while self.recent and self.recent[0][0] < t - STILL_WINDOW_S:
+            self.recent.popleft()
+
+    def still(self) -> bool:
+        """Standing still: over the last ``STILL_WINDOW_S`` the bearing stayed within
+        ``STILL_SPAN_DEG``. Sturdier than the filter's velocity, which noise pushes about."""
+        r = self.recent
+        if len(r) < 3 or r[-1][0] - r[0][0] < 0.6 * STILL_WINDOW_S:
+            return False
+        pans = [p for _, p, _ in r]
+        tilts = [t for _, _, t in r]
+        return max(pans) - min(pans) < STILL_SPAN_DEG and max(tilts) - min(tilts) < STILL_SPAN_DEG
 
     @property
     def standing(self) -> bool:
@@ -173,6 +192,7 @@ class Aim:
     track_id: int | None = None
     t_capture: float | None = None  # capture time of the newest measurement behind it
     pixel: tuple[float, float] | None = None  # torso centre in that frame (for the naive baseline)
+    still: bool = False  # the person has barely moved lately (see Track.still)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +305,7 @@ class Tracker:
             tr.last.pose.visible(self.cfg.min_visibility)[torso].all()
         )
         tr.filt.update(o.pan, o.tilt, o.t, detect_stop=whole and was_whole)
+        tr.remember(o.t, o.pan, o.tilt)
         tr.t_last, tr.t_updated = o.t, now
         tr.size_deg = 0.8 * tr.size_deg + 0.2 * o.size_deg
         tr.hits += 1
@@ -423,8 +444,9 @@ class Tracker:
                     c0 = torso_target_px(tr.last.pose, c.min_visibility)
                     px = None if c0 is None else (c0[0], c0[1])
                 return Aim(
-                    mode, pan, tilt, float(v[0]), float(v[1]), tr.t_last, tr.id, tr.t_last, px
-                )
+                    mode, pan, tilt, float(v[0]), float(v[1]), tr.t_last, tr.id, tr.t_last, px,
+                    still=tr.still(),
+                )  # fmt: skip
             lost_since = tr.t_updated
         elif self.lost_since is not None:
             lost_since = self.lost_since

@@ -26,6 +26,7 @@ COLUMNS = (
     ("wrong_person_pct", "wrong %"),
     ("lost_events", "lost"),
     ("reversals_per_min", "rev/min"),
+    ("teacher_reversals_per_min", "teacher's rev/min"),
     ("hunting_reversals", "hunting"),
     ("latency_p50_ms", "lat p50 ms"),
 )

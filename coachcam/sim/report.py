@@ -79,6 +79,8 @@ def compute_report(result: SimResult) -> dict[str, Any]:
         else:
             still_since = None
     hunting = sum(1 for rt in revs if still[int(np.searchsorted(t, rt))])
+    # The teacher's own changes of direction: no follower can reverse less often than this.
+    own = reversal_times(t, np.array([r.teacher_pan_deg for r in rows]))
     lat = np.array([r.latency_ms for r in rows if r.latency_ms is not None])
     duration_min = max(float(t[-1] - t[0]), 1e-9) / 60.0
     re = [e - s for s, e, closed in lost_spans if closed]
@@ -98,6 +100,7 @@ def compute_report(result: SimResult) -> dict[str, Any]:
         "acquire_s": round(float(t[first]) if first < n else math.inf, 3),
         "reversals_per_min": round(len(revs) / duration_min, 2),
         "hunting_reversals": hunting,
+        "teacher_reversals_per_min": round(len(own) / duration_min, 2),
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
         "identity_switches": len(result.switches),
