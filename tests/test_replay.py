@@ -251,3 +251,47 @@ def test_the_video_decodes_with_one_frame_per_replayed_frame(podium_run: dict[st
         assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 640, 360)
         n = sum(1 for _ in c.decode(stream))
     assert n == len(podium_run["rows"])
+
+
+# -- whom to follow when the tracker's own rule cannot choose ------------------------------------
+
+
+def _chest_up(cx: float) -> Any:
+    """A speaker seen from the chest up (no hips or legs in view) with the torso at ``cx``."""
+    import numpy as np
+
+    from tracker.types import KP, NUM_KEYPOINTS, Pose
+
+    kp = np.zeros((NUM_KEYPOINTS, 3))
+    for name, dx, y in (
+        ("nose", 0, 120), ("left_shoulder", 60, 200), ("right_shoulder", -60, 200),
+    ):  # fmt: skip
+        kp[KP[name]] = (cx + dx, y, 0.99)
+    return Pose(kp)
+
+
+def test_the_operator_picks_the_confirmed_person_nearest_the_centre_once() -> None:
+    from coachcam.replay import OPERATOR_WAIT_S, operator_pick
+    from tracker.config import TrackerConfig
+    from tracker.tracker import Tracker
+    from tracker.types import Detections
+
+    g = ReplayGeometry(1280, 720, 640, 360, 66.0)
+    tracker = Tracker(TrackerConfig(), g.intrinsics)  # type: ignore[call-arg]
+    t = 0.0
+    while t <= OPERATOR_WAIT_S + 0.5:
+        dets = Detections(t, round(t * 30), (_chest_up(150.0), _chest_up(380.0)), 640, 360)
+        tracker.update(dets, 0.0, 0.0, t)
+        # The tracker never chooses someone whose legs it cannot see (posture unknown) ...
+        assert tracker.teacher_id is None
+        if t < OPERATOR_WAIT_S:  # ... and the operator gives it a second to do so
+            assert operator_pick(tracker, (0.0, 0.0), t) is None
+        t += 0.125
+    picked = operator_pick(tracker, (0.0, 0.0), t)
+    assert picked is not None and tracker.teacher_id == picked
+    nearest = min(tracker.tracks.values(), key=lambda tr: abs(tr.filt.x[0]))
+    assert picked == nearest.id  # the speaker at x=380 (60 px off centre), not the one at 150
+    assert tracker.switches[-1].reason == "retarget by operator"
+    # Only at the start of the lesson: once someone was followed, the tracker decides.
+    tracker.teacher_id = None
+    assert operator_pick(tracker, (0.0, 0.0), t) is None
