@@ -14,6 +14,7 @@ going out is a stalled endpoint, and so is a write that blocks longer than ``sta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -169,17 +170,21 @@ class ThreadedOutput:
             self._gap = True
 
     def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        sink = self._sink
-        for t in self._threads:
-            t.join(timeout)
-            if t.is_alive():
-                log.warning(
-                    "%s: writer did not stop in %.1f s; aborting its sink", self.name, timeout
-                )
+        """Write what is queued (up to ``timeout``), then stop. Safe twice."""
+        if self._threads:
+            writer, monitor = self._threads
+            with contextlib.suppress(queue.Full):
+                self._q.put(_STOP, timeout=timeout)  # behind the queued packets
+            writer.join(timeout)
+            self._stop.set()
+            if writer.is_alive():
+                log.warning("%s: writer stuck for %.1f s; aborting its sink", self.name, timeout)
+                sink = self._sink
                 if sink is not None:
                     sink.abort()
-                t.join(timeout)
+                writer.join(timeout)
+            monitor.join(timeout)
+        self._stop.set()
         self._threads = []
         self._close_sink("closed")
 
