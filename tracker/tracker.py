@@ -21,7 +21,15 @@ import numpy as np
 
 from coachcam.geometry import Intrinsics, angle_between, pixel_to_bearing
 from tracker.config import TrackerConfig
-from tracker.types import HIPS, KNEES, SHOULDERS, Detections, Pose, appearance_distance
+from tracker.types import (
+    AIM_UP,
+    HIPS,
+    KNEES,
+    SHOULDERS,
+    Detections,
+    Pose,
+    appearance_distance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,11 @@ class Observation:
 
 
 def torso_target_px(pose: Pose, min_vis: float) -> tuple[float, float, float] | None:
-    """Pixel (u, v) of the torso centre and the torso length in px, from whatever is visible."""
+    """Pixel (u, v) of the aim point and the torso length in px, from whatever is visible.
+
+    The aim point is the torso centre raised by ``AIM_UP`` torso lengths (the upper chest): the
+    middle of the head and torso, so framing it keeps the head in the picture.
+    """
     kp = pose.keypoints
     vis = kp[:, 2] >= min_vis
     sh = [i for i in SHOULDERS if vis[i]]
@@ -59,12 +71,13 @@ def torso_target_px(pose: Pose, min_vis: float) -> tuple[float, float, float] | 
         h = kp[hp, :2].mean(axis=0)
         length = float(np.hypot(*(h - s)))
         c = (s + h) / 2.0
-        return float(c[0]), float(c[1]), length
-    if len(sh) == 2:
+    elif len(sh) == 2:
         width = float(np.hypot(*(kp[SHOULDERS[0], :2] - kp[SHOULDERS[1], :2])))
         length = 1.1 * width  # torso length is about 1.1 shoulder widths
-        return float(s[0]), float(s[1] + length / 2.0), length
-    return None
+        c = s + np.array([0.0, length / 2.0])
+    else:
+        return None
+    return float(c[0]), float(c[1] - AIM_UP * length), length
 
 
 def is_standing(pose: Pose, min_vis: float) -> bool | None:
@@ -169,6 +182,12 @@ class Track:
     def posture_known(self) -> bool:
         return self.standing_votes + self.seated_votes >= POSTURE_CERTAIN
 
+    @property
+    def posture_settled(self) -> bool:
+        """Consistently one posture: only then does posture gate association (a person whose
+        posture the model reads both ways, e.g. leaning on a rail, keeps their track)."""
+        return abs(self.standing_votes - self.seated_votes) >= POSTURE_CERTAIN
+
     def vote(self, standing: bool | None) -> None:
         # Votes decay so a person who stands up is re-classified within a second or so.
         if standing is True:
@@ -260,7 +279,7 @@ class Tracker:
         gate = self.cfg.max_match_deg + min(20.0, speed * max(0.0, t - tr.t_last))
         if dang > gate:
             return None
-        if tr.posture_known and o.standing is not None and o.standing != tr.standing:
+        if tr.posture_settled and o.standing is not None and o.standing != tr.standing:
             return None  # a standing track never jumps onto a seated person, nor back
         size = abs(math.log(o.size_deg / tr.size_deg)) / math.log(1.5)
         look = appearance_distance(tr.appearance, o.pose.appearance)
@@ -298,6 +317,9 @@ class Tracker:
             # Part of the torso is hidden: estimate its centre from the visible keypoints and
             # where they sat relative to the centre when it was last wholly seen.
             u, v = (kp[vis] + tr.torso_offsets[vis]).mean(axis=0)
+            v -= AIM_UP * float(
+                np.hypot(*(tr.torso_offsets[:2].mean(0) - tr.torso_offsets[2:].mean(0)))
+            )
             cam = self._cam_at_capture
             pan, tilt = pixel_to_bearing(float(u), float(v), cam[0], cam[1], self.intr)
             o = Observation(o.pose, pan, tilt, o.size_deg, o.standing, o.t)

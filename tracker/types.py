@@ -27,6 +27,9 @@ HIPS = (KP["left_hip"], KP["right_hip"])
 KNEES = (KP["left_knee"], KP["right_knee"])
 ANKLES = (KP["left_ankle"], KP["right_ankle"])
 HEAD_AND_TORSO = (*HEAD, *SHOULDERS, *HIPS)
+# The camera aims at the torso centre raised by this many torso lengths: the upper chest, the
+# middle of head and torso (the tracker and the simulation's ground truth use the same point).
+AIM_UP = 0.35
 
 
 @dataclass(frozen=True, slots=True)

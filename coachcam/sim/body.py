@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from tracker.types import AIM_UP
+
 # (lateral, forward, up) as fractions of body height, for a standing person.
 _STANDING = np.array(
     [
@@ -71,5 +73,7 @@ def body_keypoints(
 
 
 def target_point(keypoints: np.ndarray) -> np.ndarray:
-    """The point the camera aims at: the centre of the torso (shoulders and hips)."""
-    return keypoints[[11, 12, 23, 24]].mean(axis=0)
+    """The point the camera aims at: the torso centre raised by ``AIM_UP`` torso lengths."""
+    shoulders = keypoints[[11, 12]].mean(axis=0)
+    hips = keypoints[[23, 24]].mean(axis=0)
+    return (shoulders + hips) / 2.0 + AIM_UP * (shoulders - hips)
