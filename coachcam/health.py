@@ -211,6 +211,7 @@ class Health:
     streaming: bool = False
     segments_pending: int = 0
     servo_ok: bool = True
+    people: tuple[str, ...] = ()  # one line per tracked person, for `coachcam status`/retarget
 
     def line(self) -> str:
         """One line for ``STATUS=`` and ``coachcam status``."""

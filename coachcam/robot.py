@@ -13,10 +13,12 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from coachcam.clock import Clock
 from coachcam.config import Config
+from coachcam.control import ControlServer
 from coachcam.daemon import (
     FrameLoop,
     FrameSink,
@@ -160,6 +162,7 @@ def run_robot(
     stop: threading.Event,
     *,
     seconds: float | None = None,
+    control_socket: Path | None = None,
 ) -> None:
     """The daemon's loop: until ``stop`` is set (SIGTERM), the source ends or ``seconds`` pass.
 
@@ -168,6 +171,51 @@ def run_robot(
     either lasts, the watchdog is not fed, so a fault that does not clear gets the service
     restarted by systemd.
     """
+    control = None
+    if control_socket is not None:
+        control = ControlServer(control_socket).open()
+    try:
+        _run(robot, health, stop, seconds, control)
+    finally:
+        if control is not None:
+            control.close()
+
+
+def handle_request(robot: Robot, request: dict[str, Any]) -> str:
+    """A control request (see coachcam/control.py) applied to the running robot."""
+    tracker, now = robot.tracker, robot.clock.now()
+    who = request["retarget"]
+    if who == "centre":
+        pan, tilt = robot.head.pointing_at(now)
+        tid = tracker.retarget_centre(pan, tilt, now)
+        return "error: nobody is in view" if tid is None else f"following track {tid}"
+    if isinstance(who, int) and not isinstance(who, bool):
+        tracker.retarget(who, now)
+        return f"following track {who}"
+    raise ValueError(f"retarget: expected a track id or 'centre', not {who!r}")
+
+
+def people_lines(tracker: Tracker, now: float) -> tuple[str, ...]:
+    lines = []
+    for tr in sorted(tracker.tracks.values(), key=lambda t: t.id):
+        if tr.hits < tracker.cfg.confirm_hits:
+            continue
+        posture = "standing" if tr.standing else "seated" if tr.posture_known else "posture unknown"
+        seen = now - tr.t_updated
+        who = " <- following" if tr.id == tracker.teacher_id else ""
+        lines.append(
+            f"track {tr.id}: {posture}, pan {tr.filt.x[0]:+.1f} deg, seen {seen:.1f} s ago{who}"
+        )
+    return tuple(lines[:12])
+
+
+def _run(
+    robot: Robot,
+    health: HealthReporter,
+    stop: threading.Event,
+    seconds: float | None,
+    control: ControlServer | None,
+) -> None:
     clock, loop = robot.clock, robot.loop
     robot.head.soft_start()
     health.ready(Health("starting", servo_ok=True))
@@ -206,6 +254,15 @@ def run_robot(
         elif now >= servo_retry_at:
             servo_retry_at = now + RECONNECT_S
             _retry_servos(robot)
+        if control is not None:
+
+            def handle(request: dict[str, Any]) -> str:
+                try:
+                    return handle_request(robot, request)
+                except KeyError as exc:
+                    return f"error: {exc.args[0] if exc.args else exc}"
+
+            control.poll(handle)
         frames = [t for t in frames if now - t < 2.0] + [now]
         fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
         health.update(
@@ -215,6 +272,7 @@ def run_robot(
                 robot.streamer is not None,
                 _pending(robot.streamer),
                 loop.servo_fault is None,
+                people_lines(robot.tracker, now),
             )
         )
 

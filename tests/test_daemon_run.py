@@ -138,3 +138,53 @@ def test_corrupt_model_exits_non_zero_naming_the_file(
     assert proc.returncode == 4, err
     assert str(bad) in err and "Traceback" not in err
     assert not any("READY=1" in m for m in notify.messages)
+
+
+def test_retarget_and_status_talk_to_the_running_daemon(
+    tmp_path: Path, notify: NotifySocket
+) -> None:
+    proc = start_daemon(tmp_path, notify, "[sim]\nscenario = 'board'\n")
+    env = dict(os.environ, RUNTIME_DIRECTORY=str(tmp_path / "run"), HOME=str(tmp_path))
+    cli = [sys.executable, "-m", "coachcam.cli"]
+
+    def status() -> list[str]:
+        r = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return [line.strip() for line in r.stdout.splitlines() if line.strip().startswith("track ")]
+
+    try:
+        notify.wait_for(lambda m: "STATUS=following teacher" in m)
+        people: list[str] = []
+        for _ in range(40):  # the students are confirmed a few detections after the teacher
+            people = status()
+            if len(people) >= 2:
+                break
+            notify.wait_for(lambda m: "WATCHDOG=1" in m)
+        following = [p for p in people if p.endswith("<- following")]
+        assert len(following) == 1 and len(people) >= 2, people
+        other = next(p for p in people if p not in following).split(":")[0].split()[1]
+        moved = subprocess.run(
+            [*cli, "retarget", other], env=env, capture_output=True, text=True, timeout=30
+        )
+        assert moved.returncode == 0 and moved.stdout.strip() == f"following track {other}"
+        bad = subprocess.run(
+            [*cli, "retarget", "999"], env=env, capture_output=True, text=True, timeout=30
+        )
+        assert bad.returncode == 1 and "no track 999" in bad.stdout
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert f"following {other}" in err and "retarget by operator" in err
+
+
+def test_retarget_without_a_daemon_is_one_clear_line(tmp_path: Path) -> None:
+    env = dict(os.environ, RUNTIME_DIRECTORY=str(tmp_path), HOME=str(tmp_path))
+    r = subprocess.run(
+        [sys.executable, "-m", "coachcam.cli", "retarget", "centre"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1 and "no daemon listening" in r.stderr and "Traceback" not in r.stderr

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from coachcam.clock import MonotonicClock
     from coachcam.config import load_config
+    from coachcam.control import default_socket
     from coachcam.health import HealthReporter
     from coachcam.robot import build_robot, run_robot
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     with HealthReporter.from_env(clock=clock) as health:
         robot = build_robot(cfg, clock, calibration=args.calibration)
         try:
-            run_robot(robot, health, stop, seconds=args.seconds)
+            sock = default_socket(health.state_file) if health.state_file else None
+            run_robot(robot, health, stop, seconds=args.seconds, control_socket=sock)
         finally:
             health.stopping()
             robot.close()

@@ -129,6 +129,10 @@ def render(state: dict[str, Any], age: float, now: float) -> str:
     streaming = "streaming" if state.get("streaming") else "not streaming"
     lines.append(f"  stream:  {streaming}, {n} recorded segment{'' if n == 1 else 's'} to send")
     lines.append(f"  servos:  {'ok' if state.get('servo_ok', True) else 'FAULT'}")
+    people = state.get("people") or []
+    if people:
+        lines.append("  people:  (follow another with `coachcam retarget ID` or `retarget centre`)")
+        lines += [f"    {p}" for p in people]
     return "\n".join(lines)
 
 

@@ -1,0 +1,39 @@
+"""``coachcam retarget ID|centre``: tell the running robot whom to follow."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "retarget",
+        parents=[common],
+        help="follow another person: a track id from `coachcam status`, or 'centre'",
+    )
+    p.add_argument(
+        "who", help="a track id, or 'centre' for the person nearest the picture's centre"
+    )
+    p.add_argument(
+        "--socket", type=Path, help="the daemon's control socket (default: beside its state file)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from coachcam.control import default_socket, send
+    from coachcam.errors import ConfigError
+    from coachcam.health import default_state_file
+
+    who = args.who.strip().lower()
+    if who in ("centre", "center"):
+        request: dict[str, object] = {"retarget": "centre"}
+    elif who.isdigit():
+        request = {"retarget": int(who)}
+    else:
+        raise ConfigError(f"retarget {args.who!r}: give a track id (a number) or 'centre'")
+    path = args.socket or default_socket(default_state_file())
+    reply = send(path, request)
+    print(reply)
+    return 1 if reply.startswith("error") else 0
