@@ -106,7 +106,7 @@ def test_stalled_server_is_detected(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_twenty_second_outage(tmp_path: Path) -> None:
+def test_twenty_second_outage_resumes_within_two_seconds(tmp_path: Path) -> None:
     with Nginx(tmp_path / "ng") as ng, Nginx(tmp_path / "dav", dav=True) as dav:
         s = Streamer(outage_cfg(tmp_path, ng, dav), W, H, FPS)
         pacer = Pacer()
@@ -116,5 +116,9 @@ def test_twenty_second_outage(tmp_path: Path) -> None:
             push(s, range(150, 750), pacer)
             ng.start()
             push(s, range(750, 900), pacer)
-        _live, back = check(s, ng, dav, 900)
+        live, back = check(s, ng, dav, 900)
         assert set(range(160, 740)) <= set(back)
+        resumed = min(i for i in live if i >= 750)
+        lag_s = (resumed - 750) / FPS
+        print(f"live resumed {lag_s:.2f} s after the server returned")
+        assert lag_s <= 2.0, "the issue asks for live within 2 s of the server's return"
