@@ -149,9 +149,14 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
         tracker = Tracker(cfg.tracker, intr, home=home)
         from coachcam.sim.run import build_controller
 
-        loop = FrameLoop(
-            source, inference, tracker, build_controller(cfg, intr), head, clock, sinks
-        )
+        rois = None
+        if cfg.tracker.detector == "mediapipe":
+            # crops around the teacher extend the model's range (see MediaPipePoseDetector)
+            from coachcam.replay import teacher_rois
+
+            rois = teacher_rois(head, intr, cfg.tracker.min_visibility)
+        controller = build_controller(cfg, intr)
+        loop = FrameLoop(source, inference, tracker, controller, head, clock, sinks, rois)
         undo.pop_all()
     return Robot(cfg, clock, source, inference, tracker, head, loop, sinks, streamer)
 
