@@ -65,11 +65,12 @@ def check(
     missing = set(range(total)) - set(live)
     assert missing <= set(back), "backfill delivers every frame the live endpoint lacks"
     # Only segments touching unconfirmed time go: at most the gap plus the segments around
-    # its ends and the confirmation lag (segments are 1-2 s here, the stat poll 0.5 s).
+    # its ends and the confirmation lag (segments are 1-2 s here, the stat poll 0.5 s, but a
+    # loaded machine delays the poll: once seen, 2-3 s at each end).
     # A stalled server may still read its buffers after we gave up on it: that was never
     # confirmed, so it is sent again, rightly; the bound holds for a server that went away.
     if not stalled:
-        assert len(back) <= len(missing) + 4 * FPS, "backfill re-sent what the endpoint had"
+        assert len(back) <= len(missing) + 8 * FPS, "backfill re-sent what the endpoint had"
     return live, back
 
 
