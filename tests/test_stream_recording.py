@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from stream_helpers import FPS, H, W, decode_indices, make_image
 
 from coachcam.errors import StreamError
 from stream.encoder import LibavEncoder
-from stream.outputs import MemoryOutput, Packet
+from stream.outputs import MemoryOutput, Packet, ThreadedOutput
 from stream.recording import SegmentStore, SegmentWriter, sha256_file
 
 
@@ -91,3 +92,76 @@ def test_a_segment_left_by_a_crash_is_recovered(tmp_path: Path, packets: list[Pa
     assert seg.start_us is None and seg.session == "S"
     meta = json.loads((tmp_path / f"{seg.name}.json").read_text())
     assert meta["sha256"] == sha256_file(tmp_path / seg.filename)
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real 400 KiB tmpfs (root only); skipped where mounting is not allowed."""
+    import subprocess
+
+    d = tmp_path / "tiny"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(d)],
+                       capture_output=True)  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); the simulated full disk covers it")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def settle(out: ThreadedOutput, n: int) -> None:
+    """Wait (bounded) until the output's writer has dealt with ``n`` packets."""
+    ev = threading.Event()
+    for _ in range(500):
+        if out.stats.sent + out.stats.dropped >= n:
+            return
+        ev.wait(0.01)
+
+
+@pytest.mark.parametrize("filler", [False, True])
+def test_a_really_full_disk_never_stops_live_or_the_robot(
+    tiny_disk: Path, packets: list[Packet], filler: bool
+) -> None:
+    """The recording keeps within the disk by deleting its oldest segments; when something
+    else fills the disk (``filler``), writes fail with ENOSPC and recording pauses and resumes,
+    while live gets every packet and the caller never sees an error."""
+    import shutil
+
+    from coachcam.clock import FakeClock
+    from stream.config import StreamConfig
+    from stream.pipeline import Streamer
+    from stream.publish import MemoryPublisher
+
+    live = MemoryPublisher()
+    cfg = StreamConfig.model_validate(
+        {
+            "enabled": True,
+            "bitrate_kbps": 400,
+            "reconnect_min_s": 0.01,
+            "reconnect_max_s": 0.01,
+            "queue_packets": 1000,  # this test pushes 20 s of video at once
+            "recording": {
+                "dir": str(tiny_disk),
+                "segment_s": 1.0,
+                "min_free_mb": 0,
+                "queue_packets": 1000,
+            },
+        }
+    )
+    s = Streamer(cfg, W, H, FPS, clock=FakeClock(), publisher=lambda: live)
+    with s:
+        assert s.recorder is not None and s.network is not None
+        for rnd in range(4):  # 20 s of video, ~4x what the disk holds
+            if filler and rnd == 2:
+                settle(s.recorder, 2 * len(packets))
+                free = shutil.disk_usage(tiny_disk).free
+                (tiny_disk / "other-program.bin").write_bytes(b"x" * max(0, free - 8192))
+            for p in packets:
+                for out in (s.recorder, s.network):
+                    out.outputframe(p.data, p.keyframe, p.timestamp_us + rnd * 5_000_000)
+    assert len(live.packets) == 4 * len(packets), "live got every packet"
+    assert s.store is not None and s.store.deleted, "oldest segments were deleted"
+    newest = s.store.segments()[-1]
+    assert decode_indices(tiny_disk / newest.filename)[-1] == 149, "the newest video is kept"
