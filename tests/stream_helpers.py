@@ -88,10 +88,18 @@ def decode_indices(path: Path | str, fmt: str | None = None) -> list[int]:
 class Nginx:
     """nginx with the RTMP module (live + record + stat), optional TLS front end, optional dav."""
 
-    def __init__(self, root: Path, *, tls: tuple[Path, Path] | None = None, dav: bool = False):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        dav: bool = False,
+        dav_user: tuple[str, str] | None = None,
+    ):
         self.root = root
         self.tls = tls
         self.dav = dav
+        self.dav_user = dav_user
         self.rtmp_port = free_port()
         self.http_port = free_port()
         self.tls_port = free_port() if tls else 0
@@ -134,8 +142,16 @@ class Nginx:
         if self.dav:
             dav = (
                 f"location /dav/ {{ alias {r}/www/; dav_methods PUT DELETE MKCOL; "
-                "create_full_put_path on; client_max_body_size 0; }"
+                "create_full_put_path on; client_max_body_size 0; "
             )
+            if self.dav_user:
+                user, pw = self.dav_user
+                hashed = subprocess.run(
+                    ["openssl", "passwd", "-apr1", pw], capture_output=True, text=True, check=True
+                ).stdout.strip()
+                (r / "htpasswd").write_text(f"{user}:{hashed}\n")
+                dav += f'auth_basic "coachcam"; auth_basic_user_file {r}/htpasswd; '
+            dav += "}"
         temp = " ".join(
             f"{k}_temp_path {r}/tmp/{k};"
             for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

@@ -85,3 +85,18 @@ def test_server_down_then_up_delivers_later(store: SegmentStore, tmp_path: Path)
     with dav:
         assert len(bf.run_once(final=True)) == 3
         assert len(list((dav.www / "S").glob("*.ts"))) == 3
+
+
+def test_basic_auth_from_a_credential(store: SegmentStore, tmp_path: Path) -> None:
+    from stream.secrets import read_secret
+
+    cred = tmp_path / "dav-cred"
+    cred.write_text("coach:pa55-w0rd-x\n")
+    with Nginx(tmp_path / "dav", dav=True, dav_user=("coach", "pa55-w0rd-x")) as dav:
+        anonymous = Backfiller(
+            store, HttpPutTarget(dav.dav_url), confirmed=list, horizon_us=lambda: None
+        )
+        assert anonymous.run_once(final=True) == [] and anonymous.errors == 1
+        target = HttpPutTarget(dav.dav_url, auth=read_secret(str(cred)))
+        bf = Backfiller(store, target, confirmed=list, horizon_us=lambda: None)
+        assert len(bf.run_once(final=True)) == 3
