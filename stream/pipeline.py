@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -196,3 +197,26 @@ class Streamer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Faces = Callable[[Any], tuple[Sequence[Pose], int | None]]
+
+
+class StreamSink:
+    """Adapter to the frame loop's ``FrameSink`` (``write(frame, aim, tracker)``).
+
+    ``faces(tracker)`` returns the latest poses (main-frame pixels) and the index of the
+    teacher's among them (``None``: blur everyone); the tracker's API is the tracker's, so the
+    daemon supplies it.
+    """
+
+    def __init__(self, streamer: Streamer, faces: Faces) -> None:
+        self.streamer = streamer
+        self.faces = faces
+
+    def write(self, frame: Frame, aim: Any, tracker: Any) -> None:
+        poses, teacher = self.faces(tracker)
+        self.streamer.push(frame, poses, teacher)
+
+    def close(self) -> None:
+        self.streamer.close()

@@ -130,3 +130,33 @@ def test_without_a_confirmer_only_what_is_well_past_counts(packets: list[Packet]
     out = ThreadedOutput("t", lambda: pub, clock=FakeClock(), stall_timeout=1.0)
     run_output(out, packets)
     assert out.confirmed() == [(0, packets[-1].timestamp_us - 1_000_000)]
+
+
+def test_stream_sink_applies_privacy_before_the_encoder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The frame loop's sink: the encoder (feeding live and recording) sees blurred frames."""
+    import numpy as np
+
+    from coachcam.frame import Frame
+    from stream.config import StreamConfig
+    from stream.pipeline import Streamer, StreamSink
+    from tracker.types import Pose
+
+    kp = np.zeros((33, 3))
+    kp[:11] = (W / 2, H / 2, 1.0)
+    student = Pose(kp)
+    seen: list[np.ndarray] = []
+
+    class Spy:
+        def encode(self, image: np.ndarray, t_capture: float) -> None:
+            seen.append(image)
+
+        def close(self) -> None:
+            pass
+
+    cfg = StreamConfig.model_validate({"recording": {"dir": str(tmp_path), "min_free_mb": 0}})
+    sink = StreamSink(Streamer(cfg, W, H, FPS, encoder=Spy()), lambda tracker: ([student], None))
+    img = make_image(3)
+    img[H // 2 - 20 : H // 2 + 20, W // 2 - 20 : W // 2 + 20] = np.arange(40)[:, None, None] * 6
+    sink.write(Frame(0, 0.0, W, H, img), aim=None, tracker=None)
+    sink.close()
+    assert len(seen) == 1 and not np.array_equal(seen[0], img)
