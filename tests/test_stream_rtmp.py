@@ -94,3 +94,17 @@ def _keyframe() -> Packet:
     enc.encode(make_image(0), 0.0)
     enc.close()
     return out.packets[0]
+
+
+def test_rtmps_refuses_a_certificate_for_another_host(tmp_path: Path) -> None:
+    """Signed by the trusted CA, but for 127.0.0.1, while the URL names localhost."""
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    with Nginx(tmp_path / "ng", tls=(cert, key)) as ng:
+        pub = RelayedPublisher(f"rtmps://localhost:{ng.tls_port}/live/x", ca_file=str(ca))
+        kf = _keyframe()
+        with pytest.raises(StreamError, match="not verified"):
+            for _ in range(100):
+                pub.write(kf)
+                threading.Event().wait(0.1)
+        pub.close()
+        assert ng.recordings() == []
