@@ -45,6 +45,7 @@ class TcpRelay:
         self._timeout = timeout
         self._name = name
         self._listener: socket.socket | None = None
+        self._upstream: socket.socket | None = None
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._closed = threading.Event()
@@ -53,7 +54,28 @@ class TcpRelay:
         self.bytes_up = 0
 
     def start(self) -> int:
-        """Listen on 127.0.0.1 and return the port."""
+        """Connect to the server (TLS verified), then listen on 127.0.0.1; return the port.
+
+        Connecting first means an unreachable or unverifiable server fails here, at once and
+        with its reason, before anything (a publisher process) is started to use the relay.
+        """
+        try:
+            raw = socket.create_connection((self.host, self.port), timeout=self._timeout)
+        except OSError as exc:
+            self.error = exc
+            self.check()
+            raise
+        upstream: socket.socket = raw
+        if self._tls is not None:
+            try:
+                upstream = self._tls.wrap_socket(raw, server_hostname=self.host)
+            except (OSError, ssl.SSLError) as exc:
+                raw.close()
+                self.error = exc
+                self.check()
+                raise
+        upstream.settimeout(self._timeout)
+        self._upstream = upstream
         lst = socket.create_server(("127.0.0.1", 0))
         lst.settimeout(self._timeout)
         self._listener = lst
@@ -63,26 +85,17 @@ class TcpRelay:
         return int(lst.getsockname()[1])
 
     def _accept(self) -> None:
-        assert self._listener is not None
+        assert self._listener is not None and self._upstream is not None
+        upstream = self._upstream
         try:
             local, _ = self._listener.accept()
         except OSError as exc:
             if not self._closed.is_set():
                 self.error = exc
+            upstream.close()
             return
         finally:
             self._listener.close()
-        try:
-            raw = socket.create_connection((self.host, self.port), timeout=self._timeout)
-            upstream: socket.socket = raw
-            if self._tls is not None:
-                upstream = self._tls.wrap_socket(raw, server_hostname=self.host)
-        except (OSError, ssl.SSLError) as exc:
-            self.error = exc
-            log.warning("%s: cannot reach %s:%s: %s", self._name, self.host, self.port, exc)
-            local.close()
-            return
-        upstream.settimeout(self._timeout)
         local.settimeout(None)
         with self._lock:
             if self._closed.is_set():
@@ -123,6 +136,8 @@ class TcpRelay:
             socks, self._socks = self._socks, []
         if self._listener is not None:
             self._listener.close()
+        if self._upstream is not None and self._upstream not in socks:
+            socks.append(self._upstream)
         for s in socks:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
