@@ -142,6 +142,7 @@ class ThreadedOutput:
         self._sessions: list[Session] = []
         self._gap = True  # producer side: drop until a keyframe (start, or after an overflow)
         self._write_since: float | None = None
+        self._down_since: float | None = None
         self._progress_t = 0.0
         self.stats = OutputStats()
 
@@ -258,7 +259,7 @@ class ThreadedOutput:
                     self._progress_t = self._clock.now()
                 self.stats.connects += 1
                 self._state("connected")
-                log.info("%s: connected; resuming at %.3f s", self.name, item.timestamp_us / 1e6)
+                log.debug("%s: opened; resuming at %.3f s", self.name, item.timestamp_us / 1e6)
             try:
                 self._write_since = self._clock.now()
                 self._sink.write(item)
@@ -273,6 +274,14 @@ class ThreadedOutput:
             self._write_since = None
             need_key = False
             backoff = self._backoff_min
+            if self._down_since is not None:
+                log.warning(
+                    "%s: back after %.1f s, from %.3f s on the stream clock",
+                    self.name,
+                    self._clock.now() - self._down_since,
+                    item.timestamp_us / 1e6,
+                )
+                self._down_since = None
             self.stats.sent += 1
             with self._lock:
                 self._sessions[-1].last_sent_us = item.timestamp_us
@@ -281,7 +290,11 @@ class ThreadedOutput:
     def _fail(self, why: str) -> None:
         self.stats.failures += 1
         self._state("dead")
-        log.warning("%s: output dead (%s); reconnecting with backoff", self.name, why)
+        if self._down_since is None:  # one warning per outage, not one per retry
+            self._down_since = self._clock.now()
+            log.warning("%s: output dead (%s); reconnecting with backoff", self.name, why)
+        else:
+            log.debug("%s: still down (%s)", self.name, why)
 
     def _close_sink(self, reason: str) -> None:
         with self._lock:
