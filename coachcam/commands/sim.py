@@ -24,6 +24,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--latency-ms", type=float, help="perception latency (default: sim.inference_ms)"
     )
     p.add_argument("--controller", choices=["room", "naive"], help="controller (default: room)")
+    p.add_argument(
+        "--perception",
+        choices=["oracle", "model"],
+        default="oracle",
+        help="oracle: ground truth seen like a pose model (default); model: rendered pictures "
+        "of real people (../shared/data/media) and the real pose model",
+    )
     p.add_argument("--report", type=Path, metavar="OUT.json", help="write the report as JSON")
     p.add_argument("--trace", type=Path, metavar="OUT.csv", help="write one CSV row per frame")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="plot bearing vs pointing")
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         controller=args.controller,
         clock=MonotonicClock() if args.realtime else None,
         progress=progress.update,
+        perception=args.perception,
     )
     progress.done()
     report = compute_report(result)

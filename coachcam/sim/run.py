@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from coachcam.clock import Clock, FakeClock
 from coachcam.config import Config
-from coachcam.daemon import FrameLoop, ScheduledInference, Step
+from coachcam.daemon import FrameLoop, FrameSource, ScheduledInference, Step
+from coachcam.errors import ConfigError
 from coachcam.geometry import Intrinsics, angle_between, bearing_of_point, project
 from coachcam.sim.camera import SimCamera
 from coachcam.sim.oracle import OracleDetector
@@ -20,7 +22,7 @@ from motor.controller import Controller, NaiveController, RoomController
 from motor.servo import PanTiltHead
 from motor.sim import SimServoParams, SimServos
 from tracker.tracker import Tracker
-from tracker.types import HEAD_AND_TORSO
+from tracker.types import HEAD_AND_TORSO, PoseDetector
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +123,17 @@ def run_sim(
     controller: str | None = None,
     clock: Clock | None = None,
     progress: Callable[[float, float], None] | None = None,
+    perception: str = "oracle",
+    media_dir: Path | None = None,
 ) -> SimResult:
-    """Run the robot's loop in the simulated classroom; returns the per-frame trace."""
+    """Run the robot's loop in the simulated classroom; returns the per-frame trace.
+
+    ``perception``: "oracle" (ground truth seen like a pose model) or "model" (rendered
+    pictures of real people from ``media_dir`` and the real MediaPipe landmarker, looking at
+    crops around the teacher; see ``coachcam.sim.photo``).
+    """
+    if perception not in ("oracle", "model"):
+        raise ConfigError(f"perception {perception!r}: expected 'oracle' or 'model'")
     seed = cfg.sim.seed if seed is None else seed
     clock = clock or FakeClock(0.0)
     intr, cam_h = intrinsics_for(cfg, scenario)
@@ -131,13 +142,26 @@ def run_sim(
     servos = SimServos(clock, SimServoParams(**cfg.sim.servo.model_dump()), start=home, seed=seed)
     classroom = Classroom(scenario, cam_h, seed)
     camera = SimCamera(classroom, servos, clock, intr.width, intr.height, cfg.camera.fps, duration)
-    detector = OracleDetector(intr, cfg.sim, classroom.occluder_boxes(), cam_h, seed)
+    source: FrameSource = camera
+    detector: PoseDetector
+    if perception == "model":
+        from coachcam.sim.photo import model_perception
+
+        source, detector = model_perception(cfg, classroom, camera, intr, clock, media_dir)
+    else:
+        detector = OracleDetector(intr, cfg.sim, classroom.occluder_boxes(), cam_h, seed)
     inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
     tracker = Tracker(cfg.tracker, intr, home=home)
     head = PanTiltHead(servos, cfg.motor.pan, cfg.motor.tilt, clock, cfg.motor.park_speed_deg_s)
+    rois = None
+    if perception == "model":
+        from coachcam.replay import teacher_rois
+
+        rois = teacher_rois(head, intr, cfg.tracker.min_visibility)
     loop = FrameLoop(
-        camera, inference, tracker, build_controller(cfg, intr, controller), head, clock
-    )
+        source, inference, tracker, build_controller(cfg, intr, controller), head, clock,
+        rois=rois,
+    )  # fmt: skip
     result = SimResult(scenario, seed, cfg.camera.fps)
     with head:
         head.command(*home)
