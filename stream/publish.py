@@ -1,10 +1,12 @@
 """Network publishers, chosen by URL scheme (pyserial's ``serial_for_url`` is the model).
 
-- ``rtmp://``, ``rtmps://``, ``rtsp://``: PyAV muxes (FLV / RTSP) to a local ``TcpRelay``,
-  which forwards to the server (verified TLS for rtmps).
+- ``rtmp://``, ``rtmps://``, ``rtsp://``: a ``stream.pushproc`` child muxes with PyAV (FLV /
+  RTSP) to a local ``TcpRelay``, which forwards to the server (verified TLS for rtmps).
 - ``srt://``: PyAV's wheel has no SRT, Debian's ffmpeg has: PyAV muxes MPEG-TS into the stdin
-  of an ``ffmpeg`` subprocess that pushes it (its command line carries no secret).
-- ``memory://``: a fake that keeps what it was sent (tests).
+  of an ``ffmpeg`` subprocess that pushes it. An SRT URL carrying a secret is refused: the
+  ffmpeg CLI takes its output URL only on the command line, which ``ps`` shows.
+
+``MemoryPublisher`` is the fake (tests): it keeps what it was sent and can be told to break.
 
 Each publisher is a ``Sink`` for ``ThreadedOutput``: it may block and may raise; the first
 packet it gets is a keyframe, from which it takes the codec parameters.
