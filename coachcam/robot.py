@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from coachcam.errors import CameraError, ConfigError, ServoError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter
-from motor.servo import PanTiltHead
+from motor.servo import PanTiltHead, ServoBackend
 from tracker.tracker import Aim, Tracker
 from tracker.types import Pose
 
@@ -53,8 +53,11 @@ class StreamSink:
 
     def __init__(self, streamer: Any) -> None:
         self.streamer = streamer
+        self.frames = 0  # handed to the encoder: what the recording must hold
 
     def write(self, frame: Frame, aim: Aim, tracker: Tracker) -> None:
+        if frame.image is not None:
+            self.frames += 1
         poses: list[Pose] = []
         teacher: int | None = None
         for tr in tracker.tracks.values():
@@ -67,6 +70,17 @@ class StreamSink:
 
     def close(self) -> None:
         self.streamer.close()
+        log.info("stream: %d frames handed to the encoder", self.frames)
+
+
+class HeadPointing:
+    """Where a head over a real servo driver points now, from its recorded history (no I/O)."""
+
+    def __init__(self, head: PanTiltHead) -> None:
+        self.head = head
+
+    def true_position(self) -> tuple[float, float]:
+        return self.head.pointing_at(self.head.clock.now())
 
 
 @dataclass
@@ -80,6 +94,8 @@ class Robot:
     loop: FrameLoop
     sinks: Sequence[FrameSink] = field(default_factory=list)
     streamer: Any = None
+    # A fresh, unopened driver for reconnecting (a closed one stays closed); None for sim servos.
+    new_servos: Callable[[], ServoBackend] | None = None
 
     def close(self) -> None:
         self.loop.close()
@@ -87,7 +103,7 @@ class Robot:
 
 def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) -> Robot:
     """Open every part (camera, model, servos, outputs). Raises a CoachcamError on failure."""
-    from motor.drivers import calibrated, make_head
+    from motor.drivers import calibrated, make_backend, make_head
     from motor.sim import SimServos
 
     cfg, cal = calibrated(cfg, calibration)
@@ -99,11 +115,6 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
         source: Any
         inference: Inference
         if cfg.camera.source == "sim":
-            if not isinstance(head.backend, SimServos):
-                raise ConfigError(
-                    "camera.source = 'sim' needs motor.driver = 'sim' (the simulated camera is "
-                    f"moved by the simulated servos), not {cfg.motor.driver!r}"
-                )
             from coachcam.sim.camera import SimCamera
             from coachcam.sim.oracle import OracleDetector
             from coachcam.sim.scenario import load_scenario
@@ -111,10 +122,14 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
 
             scenario = load_scenario(cfg.sim.scenario)
             room = Classroom(scenario, cfg.camera.height_m, cfg.sim.seed)
+            # Real (or emulated) servos in front of the simulated classroom: the camera points
+            # where the head last read back or was commanded.
+            pointing = head.backend if isinstance(head.backend, SimServos) else HeadPointing(head)
             source = SimCamera(
-                room, head.backend, clock, intr.width, intr.height, cfg.camera.fps,
+                room, pointing, clock, intr.width, intr.height, cfg.camera.fps,
                 duration_s=float("inf"), render=cfg.stream.enabled,
                 hfov_deg=intr.hfov_deg, lores_width=cfg.camera.lores_width,
+                faults=cfg.sim.faults,
             )  # fmt: skip
             if cfg.tracker.detector != "oracle":
                 raise ConfigError("camera.source = 'sim' works with tracker.detector = 'oracle'")
@@ -146,7 +161,7 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
             streamer = Streamer(cfg.stream, intr.width, intr.height, cfg.camera.fps, clock=clock)
             streamer.start()
             sinks.append(StreamSink(streamer))
-        tracker = Tracker(cfg.tracker, intr, home=home)
+        tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cfg.camera.height_m)
         from coachcam.sim.run import build_controller
 
         rois = None
@@ -157,8 +172,14 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
             rois = teacher_rois(head, intr, cfg.tracker.min_visibility)
         controller = build_controller(cfg, intr)
         loop = FrameLoop(source, inference, tracker, controller, head, clock, sinks, rois)
+        new_servos = None
+        if not isinstance(head.backend, SimServos):
+
+            def new_servos() -> ServoBackend:
+                return make_backend(cfg, clock, cal, open_now=False)
+
         undo.pop_all()
-    return Robot(cfg, clock, source, inference, tracker, head, loop, sinks, streamer)
+    return Robot(cfg, clock, source, inference, tracker, head, loop, sinks, streamer, new_servos)
 
 
 def run_robot(
@@ -290,19 +311,31 @@ def _reopen(source: Any) -> None:
 
 
 def _retry_servos(robot: Robot) -> None:
-    backend = robot.head.backend
+    """Let go of the failed driver and try a fresh one (a closed driver stays closed)."""
+    head = robot.head
+    with contextlib.suppress(Exception):
+        _let_go(head.backend)
     try:
-        with contextlib.suppress(Exception):
-            backend.close()
-        opener = getattr(backend, "open", None)
+        if robot.new_servos is not None:
+            head.backend = robot.new_servos()
+        opener = getattr(head.backend, "open", None)
         if opener is not None:
             opener()
-        robot.head.sample()
+        head.sample()
     except ServoError as exc:
         log.warning("servos still unavailable: %s", exc)
         return
     log.warning("servos back")
     robot.loop.servo_fault = None
+
+
+def _let_go(backend: ServoBackend) -> None:
+    """Close without parking: a failed controller cannot park, and its command watchdog must
+    not keep trying (each try would log a traceback)."""
+    try:
+        backend.close(park=False)  # type: ignore[call-arg]
+    except TypeError:  # a driver without the option
+        backend.close()
 
 
 def _pending(streamer: Any) -> int:

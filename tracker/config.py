@@ -56,6 +56,13 @@ class TrackerConfig(Section):
         description="Clothing-colour distance below which a re-found "
         "person is taken to be the teacher.",
     )
+    appearance_gate: float = Field(
+        0.6,
+        gt=0.0,
+        le=1.0,
+        description="Clothing-colour distance above which a detection is "
+        "never joined to a track, however close.",
+    )
     badge_id: int = Field(
         -1, ge=-1, le=999, description="ArUco badge id the teacher wears; -1 = no badge."
     )

@@ -38,6 +38,9 @@ SEEN_RECENTLY_S = 0.3  # within this, the teacher counts as seen (about 2 detect
 POSTURE_CERTAIN = 5  # posture votes before a track's posture gates association
 STOP_MIN_DEG_S = 1.0  # below this bearing speed there is no stop to detect
 STOP_RATIO = 0.3  # newest step slower than this fraction of the velocity: a stop
+FIRST_LOCK_WAIT_S = 0.5  # the first lock waits this long after a candidate appears
+TORSO_M = 0.5  # shoulder-to-hip length of an adult (m)
+STANDING_SHOULDERS_M = 1.2  # standing adults' shoulders are ~1.4 m up, seated people's ~0.9-1.0
 STILL_WINDOW_S = 0.7  # a person is still if their bearing stayed within
 STILL_SPAN_DEG = 1.5  # this span over that window (raw bearings carry ~0.3 deg of noise)
 
@@ -227,6 +230,7 @@ class Tracker:
     cfg: TrackerConfig
     intr: Intrinsics
     home: tuple[float, float] = (0.0, 0.0)
+    camera_height_m: float | None = None  # mount height; enables posture from shoulder height
     tracks: dict[int, Track] = field(default_factory=dict)
     teacher_id: int | None = None
     teacher_look: np.ndarray | None = None
@@ -236,6 +240,7 @@ class Tracker:
     _next_id: int = 1
     _last_bearing: tuple[float, float] = (0.0, 0.0)
     _t_start: float | None = None
+    _candidates_since: float | None = None
     _cam_at_capture: tuple[float, float] = (0.0, 0.0)
 
     # -- observations ---------------------------------------------------------------------
@@ -245,10 +250,27 @@ class Tracker:
             return None
         u, v, length = c
         pan, tilt = pixel_to_bearing(u, v, cam_pan, cam_tilt, self.intr)
-        size = math.degrees(math.atan2(length, self.intr.fx))
-        return Observation(
-            pose, pan, tilt, max(size, 1e-3), is_standing(pose, self.cfg.min_visibility), t
-        )
+        size = max(math.degrees(math.atan2(length, self.intr.fx)), 1e-3)
+        standing = is_standing(pose, self.cfg.min_visibility)
+        if standing is None and self.camera_height_m is not None:
+            standing = self._standing_by_height(pose, size, cam_pan, cam_tilt)
+        return Observation(pose, pan, tilt, size, standing, t)
+
+    def _standing_by_height(
+        self, pose: Pose, size_deg: float, cam_pan: float, cam_tilt: float
+    ) -> bool | None:
+        """Posture from how high the shoulders are above the floor, when the legs are not seen
+        (people close to the camera, or behind desks): the distance comes from the torso's
+        apparent length (an adult's is ~0.5 m), the height from the shoulders' elevation."""
+        kp = pose.keypoints
+        if not (kp[list(SHOULDERS), 2] >= self.cfg.min_visibility).all():
+            return None
+        u, v = kp[list(SHOULDERS), :2].mean(axis=0)
+        _, elev = pixel_to_bearing(float(u), float(v), cam_pan, cam_tilt, self.intr)
+        distance = TORSO_M / math.tan(math.radians(size_deg))
+        assert self.camera_height_m is not None
+        shoulders_m = self.camera_height_m + distance * math.tan(math.radians(elev))
+        return shoulders_m > STANDING_SHOULDERS_M
 
     # -- update -----------------------------------------------------------------------------
     def update(self, dets: Detections, cam_pan: float, cam_tilt: float, now: float) -> None:
@@ -275,14 +297,23 @@ class Tracker:
     def _cost(self, tr: Track, o: Observation, t: float) -> float | None:
         pp, pt = tr.filt.predict(t)
         dang = angle_between(pp, pt, o.pan, o.tilt)
-        speed = float(np.hypot(*tr.filt.v))
-        gate = self.cfg.max_match_deg + min(20.0, speed * max(0.0, t - tr.t_last))
+        look = appearance_distance(tr.appearance, o.pose.appearance)
+        if look is not None and look > self.cfg.appearance_gate:
+            return None  # clearly someone else, however close
+        gate = self.cfg.max_match_deg
+        unseen = max(0.0, t - tr.t_last)
+        if unseen > SEEN_RECENTLY_S and tr.appearance is not None:
+            # A track coasting on its prediction is only picked up again far from where it was
+            # by someone who looks like it: a false detection must not drag it away.
+            if look is not None and look < self.cfg.appearance_accept:
+                gate += min(20.0, float(np.hypot(*tr.filt.v)) * unseen)
+        else:
+            gate += min(20.0, float(np.hypot(*tr.filt.v)) * unseen)
         if dang > gate:
             return None
         if tr.posture_settled and o.standing is not None and o.standing != tr.standing:
             return None  # a standing track never jumps onto a seated person, nor back
         size = abs(math.log(o.size_deg / tr.size_deg)) / math.log(1.5)
-        look = appearance_distance(tr.appearance, o.pose.appearance)
         app = 0.0 if look is None else 3.0 * look * self.cfg.appearance_weight
         return dang / self.cfg.max_match_deg + size + app
 
@@ -393,6 +424,13 @@ class Tracker:
             return
         cands = self._candidates()
         if not cands:
+            self._candidates_since = None
+            return
+        # Let everyone in view be confirmed before choosing: a moment's wait, not a race won by
+        # whoever the detector happened to see first.
+        if self._candidates_since is None:
+            self._candidates_since = now
+        if now - self._candidates_since < FIRST_LOCK_WAIT_S:
             return
         # First lock (or after a full search): the standing person furthest to the front of the
         # room (smallest torso), then nearest the middle of the picture.

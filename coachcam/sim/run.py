@@ -151,7 +151,7 @@ def run_sim(
     else:
         detector = OracleDetector(intr, cfg.sim, classroom.occluder_boxes(), cam_h, seed)
     inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
-    tracker = Tracker(cfg.tracker, intr, home=home)
+    tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cam_h)
     head = PanTiltHead(servos, cfg.motor.pan, cfg.motor.tilt, clock, cfg.motor.park_speed_deg_s)
     rois = None
     if perception == "model":
