@@ -241,7 +241,6 @@ class Tracker:
     _last_bearing: tuple[float, float] = (0.0, 0.0)
     _t_start: float | None = None
     _candidates_since: float | None = None
-    _cam_at_capture: tuple[float, float] = (0.0, 0.0)
 
     # -- observations ---------------------------------------------------------------------
     def observe(self, pose: Pose, t: float, cam_pan: float, cam_tilt: float) -> Observation | None:
@@ -276,12 +275,11 @@ class Tracker:
     def update(self, dets: Detections, cam_pan: float, cam_tilt: float, now: float) -> None:
         """Fold one frame's detections in. ``cam_pan/tilt``: pointing at ``dets.t_capture``."""
         t = dets.t_capture
-        self._cam_at_capture = (cam_pan, cam_tilt)
         obs = [o for p in dets.poses if (o := self.observe(p, t, cam_pan, cam_tilt)) is not None]
         pairs = self._associate(obs, t)
         matched_obs = set()
         for tid, j in pairs:
-            self._apply(self.tracks[tid], obs[j], now)
+            self._apply(self.tracks[tid], obs[j], now, (cam_pan, cam_tilt))
             matched_obs.add(j)
         for j, o in enumerate(obs):
             if j not in matched_obs:
@@ -300,16 +298,14 @@ class Tracker:
         look = appearance_distance(tr.appearance, o.pose.appearance)
         if look is not None and look > self.cfg.appearance_gate:
             return None  # clearly someone else, however close
-        gate = self.cfg.max_match_deg
         unseen = max(0.0, t - tr.t_last)
-        if unseen > SEEN_RECENTLY_S and tr.appearance is not None:
+        grow = min(20.0, float(np.hypot(*tr.filt.v)) * unseen)
+        coasting = unseen > SEEN_RECENTLY_S and tr.appearance is not None
+        if coasting and (look is None or look >= self.cfg.appearance_accept):
             # A track coasting on its prediction is only picked up again far from where it was
             # by someone who looks like it: a false detection must not drag it away.
-            if look is not None and look < self.cfg.appearance_accept:
-                gate += min(20.0, float(np.hypot(*tr.filt.v)) * unseen)
-        else:
-            gate += min(20.0, float(np.hypot(*tr.filt.v)) * unseen)
-        if dang > gate:
+            grow = 0.0
+        if dang > self.cfg.max_match_deg + grow:
             return None
         if tr.posture_settled and o.standing is not None and o.standing != tr.standing:
             return None  # a standing track never jumps onto a seated person, nor back
@@ -335,7 +331,7 @@ class Tracker:
             pairs.append((tid, j))
         return pairs
 
-    def _apply(self, tr: Track, o: Observation, now: float) -> None:
+    def _apply(self, tr: Track, o: Observation, now: float, cam: tuple[float, float]) -> None:
         # A person disappearing behind something shifts their visible torso backwards: that is
         # not a stop, so a stop is only believed when the whole torso is seen now and before.
         torso = list(SHOULDERS + HIPS)
@@ -351,7 +347,6 @@ class Tracker:
             v -= AIM_UP * float(
                 np.hypot(*(tr.torso_offsets[:2].mean(0) - tr.torso_offsets[2:].mean(0)))
             )
-            cam = self._cam_at_capture
             pan, tilt = pixel_to_bearing(float(u), float(v), cam[0], cam[1], self.intr)
             o = Observation(o.pose, pan, tilt, o.size_deg, o.standing, o.t)
         was_whole = tr.last is not None and bool(
