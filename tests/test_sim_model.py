@@ -87,3 +87,30 @@ def test_attribution_takes_the_nearest_torso_within_the_gate() -> None:
     far = Pose(np.column_stack([np.full((33, 2), 5.0), np.ones(33)]))
     ids = attribute_poses([*reversed(poses), far], truth, intr)
     assert ids == [p.id for p in reversed(people)] + [None]
+
+
+def test_a_person_at_the_edge_of_the_view_is_drawn_without_scaling_the_whole_cutout(
+    media_dir: Path, bundle: None
+) -> None:
+    from coachcam.sim.cutouts import load_cutouts
+    from coachcam.sim.photo import PhotoRenderer
+    from coachcam.sim.scenario import Scenario
+
+    sc = Scenario.model_validate(
+        {
+            "name": "close",
+            "duration_s": 1,
+            "people": [
+                {"role": "teacher", "path": [[0, 0.0, 4.0]]},
+                {"role": "student", "posture": "seated", "path": [[0, -2.4, 1.8]]},
+            ],
+        }
+    )
+    intr = Intrinsics(1280, 720, 66.0)
+    room = Classroom(sc, 2.0, seed=1)
+    people = room.people_at(0.0)
+    # ~89 deg off the axis: the student's cut-out would be ~30000 px tall (what ran out of
+    # memory once); only the part in the picture (here none) is scaled.
+    truth = Truth(0.0, 36.0, -10.0, people, room.teacher_id, ())
+    image, _ = PhotoRenderer(room, intr, load_cutouts(media_dir)).render(truth)
+    assert image.shape == (720, 1280, 3)

@@ -269,9 +269,21 @@ class PhotoRenderer:
         y0 = float(sh[1] - k * look.shoulders[1])
         if look.kind == "full" and p.posture == "standing":
             self._legs(img, look, k, x0, y0, uv, torso_px)
+        h, w = look.bgra.shape[:2]
+        H, W = img.shape[:2]
+        if w * k > 2 * W or h * k > 2 * H:
+            # Someone right beside the lens: scale only the part that lands in the picture.
+            c0 = max(0, int((0 - x0) / k)), max(0, int((0 - y0) / k))
+            c1 = min(w, math.ceil((W - x0) / k)), min(h, math.ceil((H - y0) / k))
+            if c1[0] <= c0[0] or c1[1] <= c0[1]:
+                return
+            part = look.bgra[c0[1] : c1[1], c0[0] : c1[0]]
+            size = (max(1, round(part.shape[1] * k)), max(1, round(part.shape[0] * k)))
+            part = cv2.resize(part, size, interpolation=cv2.INTER_LINEAR)
+            _paste(img, part, round(x0 + c0[0] * k), round(y0 + c0[1] * k))
+            return
         cached = self._scaled.get(p.id)
         if cached is None or cached[0] != k:
-            h, w = look.bgra.shape[:2]
             size = (max(1, round(w * k)), max(1, round(h * k)))
             cached = (k, cv2.resize(look.bgra, size, interpolation=cv2.INTER_AREA))
             self._scaled[p.id] = cached
