@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from coachcam.configbase import Section
 from coachcam.errors import ConfigError
@@ -51,6 +51,31 @@ class ServoSimConfig(Section):
     readback_noise_deg: float = Field(0.1, ge=0.0, le=5.0, description="Position read-back noise.")
 
 
+class SimFaultsConfig(Section):
+    """Faults the simulated camera injects, so tests can run the real daemon through them."""
+
+    camera_gap_s: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="The simulated camera fails (CameraError, as if unplugged) from the first to "
+        "the second time, in s after its first frame; equal times = no gap.",
+    )
+    hang_at_s: float = Field(
+        0.0,
+        ge=0.0,
+        description="The simulated camera's read blocks for good this many s after its first "
+        "frame (a hung frame loop: the watchdog pings stop); 0 = never.",
+    )
+
+    @model_validator(mode="after")
+    def _gap_ordered(self) -> SimFaultsConfig:
+        start, end = self.camera_gap_s
+        if not 0.0 <= start <= end:
+            raise ValueError(
+                f"camera_gap_s [{start}, {end}] must be [start, end] with 0 <= start <= end"
+            )
+        return self
+
+
 class SimConfig(Section):
     scenario: str = Field("board-to-desks", description="Built-in scenario name or a TOML file.")
     seed: int = Field(1, ge=0, description="Random seed.")
@@ -66,6 +91,7 @@ class SimConfig(Section):
         60.0, ge=0.0, le=2000.0, description="People shorter than this in the image are missed."
     )
     servo: ServoSimConfig = ServoSimConfig()  # type: ignore[call-arg]
+    faults: SimFaultsConfig = SimFaultsConfig()  # type: ignore[call-arg]
 
 
 class Config(Section):

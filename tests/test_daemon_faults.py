@@ -1,0 +1,337 @@
+"""Faults the real daemon survives: ``coachcam run`` as a subprocess under a notify socket we bind.
+
+Each test injects one fault into a running daemon and checks what the issue asks: it keeps
+going degraded (or a hung loop stops the watchdog pings, so systemd restarts it), the servos
+park (or are released) whenever control stops, the local recording holds every frame that was
+encoded, and a log line says what happened. The corrupt model and the invalid config at start
+are in test_daemon_run.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from stream_helpers import Nginx, decode_indices
+
+from coachcam.clock import MonotonicClock
+from motor.calibration import axis_maps
+from motor.config import MotorConfig
+from motor.emulator import MaestroEmulator, PtyMaestro
+
+try:  # tests/ may or may not be a package
+    from tests.test_daemon_run import NotifySocket
+except ImportError:
+    from test_daemon_run import NotifySocket  # type: ignore[no-redef]
+
+# Small frames at 15 fps: the faults are the point, not the pixels (2 cores run the whole module).
+BASE = """
+[camera]
+width = 320
+height = 240
+fps = 15.0
+[sim]
+scenario = "board"
+min_person_px = 10.0
+"""
+
+
+def recording(tmp_path: Path, url: str = "") -> str:
+    return f"""
+[stream]
+enabled = true
+url = "{url}"
+bitrate_kbps = 300
+reconnect_min_s = 0.1
+reconnect_max_s = 0.5
+stall_timeout_s = 2.0
+[stream.recording]
+dir = "{tmp_path / "rec"}"
+segment_s = 1.0
+min_free_mb = 0.0
+[stream.privacy]
+enabled = false
+"""
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    ns = NotifySocket(tmp_path / "notify.sock")
+    yield ns
+    ns.close()
+
+
+class Daemon:
+    """``coachcam run`` with systemd's environment; stderr goes to a file (a pipe nobody reads
+    while the test runs could fill up and block the daemon)."""
+
+    def __init__(self, tmp_path: Path, notify: NotifySocket, config: str) -> None:
+        cfg = tmp_path / "coachcam.toml"
+        cfg.write_text(config)
+        (tmp_path / "run").mkdir()
+        self.log_path = tmp_path / "daemon.log"
+        env = dict(os.environ)
+        env.update(
+            NOTIFY_SOCKET=str(notify.path),
+            WATCHDOG_USEC="2000000",  # pings every 0.5 s; none once nothing flowed for 1 s
+            RUNTIME_DIRECTORY=str(tmp_path / "run"),
+            HOME=str(tmp_path),
+        )
+        cmd = [sys.executable, "-m", "coachcam.cli", "--log-level", "info", "run"]
+        with self.log_path.open("w") as err:
+            self.proc = subprocess.Popen(
+                [*cmd, "--config", str(cfg)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd=tmp_path,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def fps_of(status: str) -> float:
+    m = re.search(r"(\d+\.\d) fps", status)
+    assert m, status
+    return float(m.group(1))
+
+
+def is_status(msg: str, *words: str, without: str | None = None) -> bool:
+    return (
+        msg.startswith("STATUS=")
+        and all(w in msg for w in words)
+        and (without is None or without not in msg)
+    )
+
+
+def local_frames(tmp_path: Path) -> list[list[int]]:
+    """Decoded presentation times (us) per local segment, oldest first."""
+    import av
+
+    out = []
+    for ts in sorted((tmp_path / "rec").glob("*.ts")):
+        with av.open(str(ts)) as c:
+            out.append([int(f.pts * f.time_base * 1_000_000) for f in c.decode(video=0)])
+    return out
+
+
+def frames_encoded(log: str) -> int:
+    m = re.search(r"stream: (\d+) frames handed to the encoder", log)
+    assert m, log[-2000:]
+    return int(m.group(1))
+
+
+def test_camera_gone_for_5_s_then_back(tmp_path: Path, notify: NotifySocket) -> None:
+    config = BASE + recording(tmp_path) + "[sim.faults]\ncamera_gap_s = [2.0, 7.0]\n"
+    d = Daemon(tmp_path, notify, config)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        notify.wait_for(lambda m: "WATCHDOG=1" in m)
+        lost = notify.wait_for(lambda m: is_status(m, "camera lost", "(stalled)"))
+        assert "servo fault" not in lost
+        notify.wait_for(lambda m: is_status(m, "fps", without="camera lost"))
+        notify.wait_for(lambda m: is_status(m, "following teacher") and fps_of(m) > 0.0)
+        notify.wait_for(lambda m: "WATCHDOG=1" in m)  # pings resume once frames flow again
+        assert d.proc.poll() is None, "the daemon keeps running"
+        rc = d.terminate()
+    finally:
+        d.kill()
+    log = d.log()
+    assert rc == 0, log
+    msgs = notify.drain()
+    first_lost = next(i for i, m in enumerate(msgs) if is_status(m, "camera lost"))
+    recovered = next(
+        i for i, m in enumerate(msgs) if i > first_lost and is_status(m, without="camera lost")
+    )
+    pings = [m for m in msgs[first_lost:recovered] if "WATCHDOG=1" in m]
+    # 5 s of flowing frames would have pinged ~10 times; allowed: the ping sent as the loss was
+    # noticed (frames had flowed <1 s before) and the first after the camera came back.
+    assert len(pings) <= 2, msgs[first_lost:recovered]
+    assert "camera lost: simulated camera unplugged" in log
+    assert "camera back after" in log and "Traceback" not in log
+    after_loss = log[log.index("camera lost") :]
+    assert "parking servos" in after_loss.split("camera back")[0], "control stopped: parked"
+    segments = local_frames(tmp_path)
+    pts = [t for seg in segments for t in seg]
+    assert len(pts) == frames_encoded(log), "the recording holds every frame encoded"
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+    assert max(b - a for a, b in itertools.pairwise(pts)) >= 4_000_000, "the gap shows"
+
+
+@pytest.fixture
+def maestro_port(tmp_path: Path) -> Iterator[tuple[Path, list[PtyMaestro]]]:
+    """A udev-style symlink to an emulated Maestro's pty, so a replugged adapter keeps its name
+    (like /dev/serial/by-id/...); the list holds every emulator served there."""
+    link = tmp_path / "ttyACM0"
+    served: list[PtyMaestro] = []
+    yield link, served
+    for p in served:
+        p.stop()
+
+
+def plug(link: Path, served: list[PtyMaestro]) -> PtyMaestro:
+    pty = PtyMaestro(MaestroEmulator(MonotonicClock())).start()
+    served.append(pty)
+    link.unlink(missing_ok=True)
+    link.symlink_to(pty.path)
+    return pty
+
+
+def serial_config(link: Path) -> str:
+    return f'[motor]\ndriver = "serial"\n[motor.serial]\nport = "{link}"\n'
+
+
+def home_qus() -> tuple[int, int]:
+    pan, tilt = axis_maps(MotorConfig(), None)  # type: ignore[call-arg]
+    return round(pan.to_us(pan.home_deg) * 4), round(tilt.to_us(tilt.home_deg) * 4)
+
+
+def targets(pty: PtyMaestro) -> list[tuple[int, int]]:
+    with pty._lock:  # the emulator thread appends as bytes arrive
+        return [(ch, v) for _, kind, ch, v in pty.emulator.commands if kind == "target"]
+
+
+def drain(link: Path) -> None:
+    """Ask the emulator something ourselves: its answer comes after it has taken every byte the
+    daemon wrote before it (a pty is first in, first out)."""
+    import serial
+
+    with serial.serial_for_url(str(link), timeout=5.0) as port:
+        port.write(bytes([0x93]))  # get moving state
+        assert len(port.read(1)) == 1
+
+
+def test_serial_adapter_unplugged_and_replugged(
+    tmp_path: Path, notify: NotifySocket, maestro_port: tuple[Path, list[PtyMaestro]]
+) -> None:
+    link, served = maestro_port
+    first = plug(link, served)
+    d = Daemon(tmp_path, notify, BASE + serial_config(link))
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        notify.wait_for(lambda m: is_status(m, "following teacher", without="servo fault"))
+        assert targets(first), "the daemon drives the emulated Maestro"
+        first.unplug()
+        fault = notify.wait_for(lambda m: is_status(m, "servo fault"))
+        assert fps_of(fault) > 0.0, "frames go on without the servos"
+        if "(stalled)" not in fault:  # no control, so no watchdog pings, once 1 s has passed
+            notify.wait_for(lambda m: is_status(m, "servo fault", "(stalled)"))
+        second = plug(link, served)
+        notify.wait_for(lambda m: is_status(m, "fps", without="servo fault"))
+        for _ in range(20):  # the emulator's thread takes the bytes a moment later
+            notify.wait_for(lambda m: "WATCHDOG=1" in m)
+            if targets(second):
+                break
+        assert targets(second), "control resumed on the replugged controller"
+        assert d.proc.poll() is None
+        rc = d.terminate()
+    finally:
+        d.kill()
+    log = d.log()
+    assert rc == 0, log
+    assert re.search(rf"servos stopped: lost the servo controller on {re.escape(str(link))}", log)
+    assert "servos back" in log and "Traceback" not in log
+    drain(link)
+    pan, tilt = home_qus()
+    assert second.emulator.channels[0].target == pan and second.emulator.channels[1].target == tilt
+    msgs = notify.drain()
+    faulted = [i for i, m in enumerate(msgs) if is_status(m, "servo fault")]
+    pings = [m for m in msgs[faulted[0] : faulted[-1] + 1] if "WATCHDOG=1" in m]
+    assert len(pings) <= 1, "no control, no watchdog pings (but the one as the fault was seen)"
+
+
+def test_network_goes_away_and_the_publisher_dies(tmp_path: Path, notify: NotifySocket) -> None:
+    with Nginx(tmp_path / "ng") as ng:
+        d = Daemon(tmp_path, notify, BASE + recording(tmp_path, ng.url("room12")))
+        try:
+            notify.wait_for(lambda m: "READY=1" in m)
+            notify.wait_for(lambda m: is_status(m, "following teacher", "streaming"))
+            first = wait_recorded(ng, notify, 1)
+            ng.stop()  # the network goes away
+            for _ in range(6):  # ~3 s of pings with the server down: control is unaffected
+                notify.wait_for(lambda m: "WATCHDOG=1" in m)
+            ng.start()
+            wait_recorded(ng, notify, first + 1)  # live comes back by itself
+            killed = kill_publisher(d.proc.pid)  # the publishing process (the muxer) dies
+            for _ in range(4):
+                notify.wait_for(lambda m: "WATCHDOG=1" in m)
+            wait_recorded(ng, notify, first + 2)
+            assert d.proc.poll() is None
+            rc = d.terminate()
+        finally:
+            d.kill()
+    log = d.log()
+    assert rc == 0, log
+    assert killed and "live: output dead" in log and "Traceback" not in log
+    segments = local_frames(tmp_path)
+    pts = [t for seg in segments for t in seg]
+    assert len(pts) == frames_encoded(log), "the recording holds every frame encoded"
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+
+
+def wait_recorded(ng: Nginx, notify: NotifySocket, n: int) -> int:
+    """Wait (on the daemon's pings, bounded) until nginx holds ``n`` recordings with frames."""
+    for _ in range(60):
+        got = [f for f in ng.recordings() if f.stat().st_size > 0]
+        if len(got) >= n and decode_indices(got[-1]):
+            return len(got)
+        notify.wait_for(lambda m: "WATCHDOG=1" in m)
+    raise AssertionError(f"nginx holds {len(ng.recordings())} recordings, wanted {n}")
+
+
+def kill_publisher(pid: int) -> bool:
+    """SIGKILL the daemon's publishing child (``python -m stream.pushproc``)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()  # a child belongs to the thread that forked it
+    for child in (c for t in tasks for c in (t / "children").read_text().split()):
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"stream.pushproc" in cmdline:
+            os.kill(int(child), signal.SIGKILL)
+            return True
+    return False
+
+
+def test_hung_loop_stops_the_pings_and_the_servos_are_released(
+    tmp_path: Path, notify: NotifySocket, maestro_port: tuple[Path, list[PtyMaestro]]
+) -> None:
+    link, served = maestro_port
+    pty = plug(link, served)
+    config = BASE + serial_config(link) + "[sim.faults]\nhang_at_s = 2.0\n"
+    d = Daemon(tmp_path, notify, config)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        notify.wait_for(lambda m: "WATCHDOG=1" in m)
+        # Past the hang, nothing more: two whole watchdog periods (WatchdogSec=2 s) of silence.
+        for _ in range(40):  # bounded: a loop that never hangs fails below
+            try:
+                notify.wait_for(lambda m: "WATCHDOG=1" in m, timeout=4.0)
+            except AssertionError:
+                break
+        assert d.proc.poll() is None, "hung, not dead: only the watchdog can tell"
+        # The command watchdog (motor.watchdog_s = 1 s) has stopped the pulses meanwhile.
+        drain(link)  # (the hung daemon reads nothing, so the answer comes to us)
+        assert [c.target for c in pty.emulator.channels[:2]] == [0, 0]
+        d.proc.send_signal(signal.SIGABRT)  # what systemd sends when WatchdogSec passes
+        rc = d.proc.wait(30)
+    finally:
+        d.kill()
+    assert rc != 0
+    log = d.log()
+    assert "sim fault: the camera hangs" in log
+    assert "maestro watchdog: no command" in log and "releasing the servos" in log
