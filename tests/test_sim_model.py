@@ -114,3 +114,18 @@ def test_a_person_at_the_edge_of_the_view_is_drawn_without_scaling_the_whole_cut
     truth = Truth(0.0, 36.0, -10.0, people, room.teacher_id, ())
     image, _ = PhotoRenderer(room, intr, load_cutouts(media_dir)).render(truth)
     assert image.shape == (720, 1280, 3)
+
+
+def test_cutouts_are_built_once_into_the_cache(
+    media_dir: Path, bundle: None, tmp_path: Path
+) -> None:
+    from coachcam.sim.cutouts import SOURCES, load_cutouts
+
+    first = load_cutouts(media_dir, cache=tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == len(SOURCES) and all(f.endswith(".npz") for f in files)
+    again = load_cutouts(media_dir, cache=tmp_path)
+    for name, cut in first.items():
+        assert cut.bgra.shape[2] == 4 and cut.keypoints.shape == (33, 3)
+        assert (again[name].bgra == cut.bgra).all()
+    assert first["bridge_left"].kind == "full" and first["astronaut"].kind == "upper"

@@ -183,7 +183,9 @@ def load_cutouts(
             img = _read_source(path, src.frame)
             cut = _cut(src, img, _segment(landmarker, img))
             cache.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp.npz")
+            tmp = cached.with_suffix(
+                f".{os.getpid()}.tmp.npz"
+            )  # concurrent builders never share one
             np.savez_compressed(tmp, bgra=cut.bgra, keypoints=cut.keypoints)
             tmp.replace(cached)
             log.info("cut out %s from %s into %s", src.name, path.name, cached)
