@@ -32,7 +32,7 @@ from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter
 from motor.servo import PanTiltHead, ServoBackend
-from tracker.tracker import Aim, Tracker
+from tracker.tracker import Tracker
 from tracker.types import Pose
 
 log = logging.getLogger(__name__)
@@ -48,29 +48,18 @@ FOLLOWING_WORDS = {
 }
 
 
-class StreamSink:
-    """Hands each frame, with the poses the tracker knows, to the stream pipeline."""
-
-    def __init__(self, streamer: Any) -> None:
-        self.streamer = streamer
-        self.frames = 0  # handed to the encoder: what the recording must hold
-
-    def write(self, frame: Frame, aim: Aim, tracker: Tracker) -> None:
-        if frame.image is not None:
-            self.frames += 1
-        poses: list[Pose] = []
-        teacher: int | None = None
-        for tr in tracker.tracks.values():
-            if tr.last is None or frame.t_capture - tr.t_last > 0.5:
-                continue
-            if tr.id == tracker.teacher_id:
-                teacher = len(poses)
-            poses.append(tr.last.pose)
-        self.streamer.push(frame, poses, teacher)
-
-    def close(self) -> None:
-        self.streamer.close()
-        log.info("stream: %d frames handed to the encoder", self.frames)
+def recent_poses(tracker: Tracker, frame: Frame) -> tuple[list[Pose], int | None]:
+    """The poses the privacy filter should consider for ``frame``: every track seen in the last
+    half second, and which of them is the teacher (``StreamSink``'s ``faces`` hook)."""
+    poses: list[Pose] = []
+    teacher: int | None = None
+    for tr in tracker.tracks.values():
+        if tr.last is None or frame.t_capture - tr.t_last > 0.5:
+            continue
+        if tr.id == tracker.teacher_id:
+            teacher = len(poses)
+        poses.append(tr.last.pose)
+    return poses, teacher
 
 
 class HeadPointing:
@@ -156,11 +145,11 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
         sinks: list[FrameSink] = []
         streamer = None
         if cfg.stream.enabled:
-            from stream.pipeline import Streamer
+            from stream.pipeline import Streamer, StreamSink
 
             streamer = Streamer(cfg.stream, intr.width, intr.height, cfg.camera.fps, clock=clock)
             streamer.start()
-            sinks.append(StreamSink(streamer))
+            sinks.append(StreamSink(streamer, recent_poses))
         tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cfg.camera.height_m)
         from coachcam.sim.run import build_controller
 

@@ -199,24 +199,28 @@ class Streamer:
         self.close()
 
 
-Faces = Callable[[Any], tuple[Sequence[Pose], int | None]]
+Faces = Callable[[Any, Frame], tuple[Sequence[Pose], int | None]]
 
 
 class StreamSink:
     """Adapter to the frame loop's ``FrameSink`` (``write(frame, aim, tracker)``).
 
-    ``faces(tracker)`` returns the latest poses (main-frame pixels) and the index of the
-    teacher's among them (``None``: blur everyone); the tracker's API is the tracker's, so the
-    daemon supplies it.
+    ``faces(tracker, frame)`` returns the poses to consider for this frame (main-frame pixels) and
+    the index of the teacher's among them (``None``: blur everyone); the tracker's API is the
+    tracker's, so the daemon supplies it.
     """
 
     def __init__(self, streamer: Streamer, faces: Faces) -> None:
         self.streamer = streamer
         self.faces = faces
+        self.frames = 0  # handed to the encoder: what the recording must hold
 
     def write(self, frame: Frame, aim: Any, tracker: Any) -> None:
-        poses, teacher = self.faces(tracker)
+        if frame.image is not None:
+            self.frames += 1
+        poses, teacher = self.faces(tracker, frame)
         self.streamer.push(frame, poses, teacher)
 
     def close(self) -> None:
         self.streamer.close()
+        log.info("stream: %d frames handed to the encoder", self.frames)

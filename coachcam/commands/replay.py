@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         run_replay,
         write_trace,
     )
+    from coachcam.sim.report import format_switches
 
     cfg = load_config(args.config)
     for path, what in ((args.report, "report"), (args.trace, "trace"), (args.video_out, "video")):
@@ -106,10 +107,7 @@ def run(args: argparse.Namespace) -> int:
     report = compute_report(result)
     print(format_summary(report))
     if result.switches:
-        print("  identity decisions:")
-        t0 = result.rows[0].t
-        for s in result.switches:
-            print(f"    {s.t - t0:6.1f} s  track {s.old} -> {s.new}: {s.reason}")
+        print(format_switches(result.switches, result.rows[0].t))
     if args.report:
         args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.trace:

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from coachcam.sim.report import (
         compute_report,
         format_summary,
+        format_switches,
         plot_run,
         write_report,
         write_trace,
@@ -85,10 +86,7 @@ def run(args: argparse.Namespace) -> int:
     report = compute_report(result)
     print(format_summary(report))
     if result.switches:
-        print("  identity decisions:")
-        t0 = result.rows[0].t
-        for s in result.switches:
-            print(f"    {s.t - t0:6.1f} s  track {s.old} -> {s.new}: {s.reason}")
+        print(format_switches(result.switches, result.rows[0].t))
     if args.report:
         write_report(report, args.report)
     if args.trace:

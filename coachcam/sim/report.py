@@ -131,6 +131,15 @@ def format_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_switches(switches: list[Any], t0: float) -> str:
+    """The identity decisions of a run, one line each ("" when there were none)."""
+    if not switches:
+        return ""
+    lines = ["  identity decisions:"]
+    lines += [f"    {s.t - t0:6.1f} s  track {s.old} -> {s.new}: {s.reason}" for s in switches]
+    return "\n".join(lines)
+
+
 def write_report(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
