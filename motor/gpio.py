@@ -19,7 +19,7 @@ from coachcam.clock import Clock
 from coachcam.errors import ServoError
 from motor.calibration import AxisMap
 from motor.config import GpioConfig
-from motor.watchdog import Watchdog
+from motor.watchdog import Watchdog, WatchedServos
 
 if TYPE_CHECKING:
     from gpiozero import Servo
@@ -94,7 +94,7 @@ def make_pin_factory(kind: str = "auto") -> Any:
     return factory
 
 
-class GpioServos:
+class GpioServos(WatchedServos):
     """A ``ServoBackend`` on two gpiozero ``Servo`` devices.
 
     The constructor does no I/O; ``open()`` (or the first ``write``) creates the devices.
@@ -185,36 +185,17 @@ class GpioServos:
                         s.close()
                     self._servos = None
 
-    def __enter__(self) -> GpioServos:
-        return self.open()
+    # -- ServoBackend (write: WatchedServos) ----------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._servos is not None
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- ServoBackend ---------------------------------------------------------------------------
-    def write(self, pan_deg: float, tilt_deg: float) -> None:
-        with self._lock:
-            if self.closed:
-                raise ServoError("GPIO servos are closed")
-            if self._servos is None:
-                self.open()
-            self.watchdog.kick()  # under the lock: the watchdog cannot release mid-write
-            self._write_deg(pan_deg, tilt_deg)
+    @property
+    def closed_message(self) -> str:
+        return "GPIO servos are closed"
 
     def read(self) -> tuple[float, float] | None:
         return None  # hobby servos report nothing back
-
-    def _expired(self) -> None:
-        with self._lock:
-            if self.watchdog.expired:  # not if a command slipped in since the watchdog looked
-                self.release()
-
-    def set_axis_map(self, index: int, axis: AxisMap) -> None:
-        """Swap one axis's mapping (calibration in progress); takes effect on the next write."""
-        with self._lock:
-            axes = list(self.axes)
-            axes[index] = axis
-            self.axes = (axes[0], axes[1])
 
     def release(self) -> None:
         """Stop the pulses: the servos stop driving (they hold nothing)."""

@@ -33,7 +33,7 @@ from coachcam.clock import Clock
 from coachcam.errors import ServoError
 from motor.calibration import AxisMap
 from motor.config import SerialConfig
-from motor.watchdog import Watchdog
+from motor.watchdog import Watchdog, WatchedServos
 
 if TYPE_CHECKING:
     import serial
@@ -90,7 +90,7 @@ def accel_units(deg_s2: float, us_per_deg: float) -> int:
     return max(1, min(255, round(deg_s2 * us_per_deg * 4 * 0.01 * 0.08)))
 
 
-class MaestroServos:
+class MaestroServos(WatchedServos):
     """A ``ServoBackend`` on a Pololu Maestro. The constructor does no I/O; ``open()`` does."""
 
     name = "serial"
@@ -184,21 +184,14 @@ class MaestroServos:
                 self.watchdog.stop()
                 self._close_port()
 
-    def __enter__(self) -> MaestroServos:
-        return self.open()
+    # -- ServoBackend (write: WatchedServos) ----------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.port is not None
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- ServoBackend ---------------------------------------------------------------------------
-    def write(self, pan_deg: float, tilt_deg: float) -> None:
-        with self._lock:
-            if self.closed:
-                raise ServoError(f"Maestro on {self.cfg.port} is closed")
-            if self.port is None:
-                self.open()
-            self.watchdog.kick()  # under the lock: the watchdog cannot release mid-write
-            self._write_deg(pan_deg, tilt_deg)
+    @property
+    def closed_message(self) -> str:
+        return f"Maestro on {self.cfg.port} is closed"
 
     def read(self) -> tuple[float, float] | None:
         """The Maestro's current output per channel (its ramp position), in degrees."""
@@ -210,18 +203,6 @@ class MaestroServos:
                     return None  # channel off: no pulses, no position
                 out.append(ax.to_deg(qus / 4.0))
             return out[0], out[1]
-
-    def _expired(self) -> None:
-        with self._lock:
-            if self.watchdog.expired:  # not if a command slipped in since the watchdog looked
-                self.release()
-
-    def set_axis_map(self, index: int, axis: AxisMap) -> None:
-        """Swap one axis's mapping (calibration in progress); takes effect on the next write."""
-        with self._lock:
-            axes = list(self.axes)
-            axes[index] = axis
-            self.axes = (axes[0], axes[1])
 
     def release(self) -> None:
         """Target 0 on both channels: the Maestro stops sending pulses."""

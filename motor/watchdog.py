@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from coachcam.clock import Clock
+from coachcam.errors import ServoError
+from motor.calibration import AxisMap
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,64 @@ class Watchdog:
         if self._thread is not None:
             self._thread.join(timeout=1.0)
             self._thread = None
+
+
+class WatchedServos:
+    """What the GPIO and Maestro drivers share: a lock, a command watchdog and the axis maps.
+
+    Subclasses set ``axes``, ``closed``, ``_lock`` and ``watchdog`` (whose ``on_expire`` is
+    ``_expired``) and provide ``open()``, ``is_open``, ``release()``, ``_write_deg()`` and
+    ``closed_message``.
+    """
+
+    axes: tuple[AxisMap, AxisMap]
+    closed: bool
+    _lock: threading.RLock
+    watchdog: Watchdog
+
+    @property
+    def is_open(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def closed_message(self) -> str:
+        raise NotImplementedError
+
+    def open(self) -> Any:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def close(self, park: bool = True) -> None:
+        raise NotImplementedError
+
+    def _write_deg(self, pan_deg: float, tilt_deg: float) -> None:
+        raise NotImplementedError
+
+    def write(self, pan_deg: float, tilt_deg: float) -> None:
+        with self._lock:
+            if self.closed:
+                raise ServoError(self.closed_message)
+            if not self.is_open:
+                self.open()
+            self.watchdog.kick()  # under the lock: the watchdog cannot release mid-write
+            self._write_deg(pan_deg, tilt_deg)
+
+    def _expired(self) -> None:
+        with self._lock:
+            if self.watchdog.expired:  # not if a command slipped in since the watchdog looked
+                self.release()
+
+    def set_axis_map(self, index: int, axis: AxisMap) -> None:
+        """Swap one axis's mapping (calibration in progress); takes effect on the next write."""
+        with self._lock:
+            axes = list(self.axes)
+            axes[index] = axis
+            self.axes = (axes[0], axes[1])
+
+    def __enter__(self) -> Any:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
