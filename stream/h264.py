@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from typing import Any
 
 START = b"\x00\x00\x01"
@@ -53,3 +54,20 @@ def template_stream(keyframe: bytes) -> tuple[Any, Any]:
         raise ValueError("a stream must start on a keyframe carrying SPS and PPS")
     container = av.open(io.BytesIO(keyframe), format="h264")
     return container, container.streams.video[0]
+
+
+def mux_packet(container: Any, stream: Any, packet: Any, what: str) -> None:
+    """Write one encoded ``stream.outputs.Packet`` (microsecond timestamps) to a PyAV muxer."""
+    import av
+
+    from coachcam.errors import StreamError
+
+    p = av.Packet(packet.data)
+    p.stream = stream
+    p.time_base = Fraction(1, 1_000_000)
+    p.pts = p.dts = packet.timestamp_us
+    p.is_keyframe = packet.keyframe
+    try:
+        container.mux(p)
+    except (av.FFmpegError, OSError) as exc:
+        raise StreamError(f"{what} write failed: {exc}") from exc

@@ -27,7 +27,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from coachcam.errors import StreamError
-from stream.h264 import template_stream
+from stream.h264 import mux_packet, template_stream
 from stream.outputs import Packet, Sink
 from stream.pushproc import write_packet
 from stream.relay import TcpRelay, tls_context
@@ -62,8 +62,6 @@ class _MuxingSink:
         raise NotImplementedError
 
     def write(self, packet: Packet) -> None:
-        import av
-
         if self._aborted.is_set():
             raise StreamError("connection aborted")
         if self._container is None:
@@ -74,15 +72,7 @@ class _MuxingSink:
                 self._stream = container.add_stream_from_template(template, opaque=True)
             finally:
                 tin.close()
-        p = av.Packet(packet.data)
-        p.stream = self._stream
-        p.time_base = US
-        p.pts = p.dts = packet.timestamp_us
-        p.is_keyframe = packet.keyframe
-        try:
-            self._container.mux(p)
-        except (av.FFmpegError, OSError) as exc:
-            raise StreamError(f"{self.fmt} write failed: {exc}") from exc
+        mux_packet(self._container, self._stream, packet, self.fmt)
 
     def close(self) -> None:
         c, self._container = self._container, None

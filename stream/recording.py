@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coachcam.errors import StreamError
+from stream.h264 import mux_packet
 from stream.outputs import Packet
 
 log = logging.getLogger(__name__)
@@ -183,10 +184,6 @@ class SegmentWriter:
         self.finished: list[SegmentInfo] = []
 
     def write(self, packet: Packet) -> None:
-        import av
-
-        from stream.publish import US
-
         info = self._info
         if info is None or (
             packet.keyframe and packet.timestamp_us - (info.start_us or 0) >= self._store.segment_us
@@ -198,15 +195,7 @@ class SegmentWriter:
         elif packet.keyframe:
             assert self._part is not None
             self._store.make_room(0, keep=info.name)
-        p = av.Packet(packet.data)
-        p.stream = self._stream
-        p.time_base = US
-        p.pts = p.dts = packet.timestamp_us
-        p.is_keyframe = packet.keyframe
-        try:
-            self._container.mux(p)
-        except (av.FFmpegError, OSError) as exc:
-            raise StreamError(f"recording: write failed: {exc}") from exc
+        mux_packet(self._container, self._stream, packet, "recording:")
         info.frames += 1
         info.end_us = packet.timestamp_us
 
