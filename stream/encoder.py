@@ -21,12 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from coachcam.errors import StreamError
-from stream.h264 import IDR, PPS, SPS, nal_units
+from stream.h264 import IDR, PPS, SPS, US, nal_units
 from stream.outputs import Output
 
 log = logging.getLogger(__name__)
-
-US = Fraction(1, 1_000_000)
 
 
 class Encoder(Protocol):

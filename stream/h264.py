@@ -8,6 +8,7 @@ from typing import Any
 
 START = b"\x00\x00\x01"
 SPS, PPS, IDR = 7, 8, 5
+US = Fraction(1, 1_000_000)  # packet timestamps are in microseconds
 
 
 def nal_units(data: bytes) -> list[bytes]:
@@ -64,7 +65,7 @@ def mux_packet(container: Any, stream: Any, packet: Any, what: str) -> None:
 
     p = av.Packet(packet.data)
     p.stream = stream
-    p.time_base = Fraction(1, 1_000_000)
+    p.time_base = US
     p.pts = p.dts = packet.timestamp_us
     p.is_keyframe = packet.keyframe
     try:

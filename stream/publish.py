@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from fractions import Fraction
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,7 +33,6 @@ from stream.relay import TcpRelay, tls_context
 
 log = logging.getLogger(__name__)
 
-US = Fraction(1, 1_000_000)
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443, "rtsp": 554}
 
 
