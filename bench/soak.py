@@ -103,6 +103,7 @@ min_free_mb = 0.0
 """
 
 
+# Read from /proc directly: two numbers per process are not worth psutil as a dependency.
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -136,16 +137,22 @@ def sample(pid: int, t: float) -> Sample:
     return Sample(t, rss_kb(pid), fd_count(pid), c_rss, c_fds)
 
 
-def flat(values: list[int], rel: float, abs_: int) -> bool:
-    """Flat: the last quarter's mean is within ``rel`` (or ``abs_``) of the second quarter's
-    (the first quarter is warm-up: caches, the model, the encoder's buffers)."""
-    n = len(values)
-    if n < 4:
-        return True
-    q = n // 4
-    early = sum(values[q : 2 * q]) / q
-    late = sum(values[n - q :]) / q
-    return late - early <= max(rel * early, abs_)
+def slope_per_min(samples: list[Sample], values: list[int]) -> float:
+    """Least-squares growth per minute over the samples after warm-up (the first quarter, at
+    least a minute: caches, the encoder's buffers and the first segments settle there)."""
+    skip = max(len(samples) // 4, sum(1 for s in samples if s.t < 60.0))
+    skip = min(skip, max(0, len(samples) - 2))
+    ts = [s.t / 60.0 for s in samples[skip:]]
+    vs = values[skip:]
+    if len(ts) < 2:
+        return 0.0
+    mt, mv = sum(ts) / len(ts), sum(vs) / len(vs)
+    var = sum((t - mt) ** 2 for t in ts)
+    return sum((t - mt) * (v - mv) for t, v in zip(ts, vs, strict=True)) / var if var else 0.0
+
+
+def interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -182,31 +189,37 @@ def main() -> int:
         status = ""
         rc: int | None = None
         try:
-            t0 = time.monotonic()
-            end = t0 + args.minutes * 60.0
-            next_sample = t0 + args.every
-            while daemon.poll() is None and time.monotonic() < end:
-                # Wait on the notify socket until the next sample is due.
-                notify.settimeout(max(0.001, next_sample - time.monotonic()))
-                try:
-                    msg = notify.recv(4096).decode()
-                    pings += "WATCHDOG=1" in msg
-                    for line in msg.splitlines():
-                        if line.startswith("STATUS="):
-                            status = line[len("STATUS=") :]
-                    continue
-                except TimeoutError:
-                    pass
-                s = sample(daemon.pid, time.monotonic() - t0)
-                samples.append(s)
-                next_sample += args.every
-                print(
-                    f"{s.t:7.0f} s  RSS {s.rss_kb / 1024:7.1f} MiB  fds {s.fds:3d}  "
-                    f"publisher RSS {s.child_rss_kb / 1024:6.1f} MiB  fds {s.child_fds:3d}  "
-                    f"| {status}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            try:
+                t0 = time.monotonic()
+                end = t0 + args.minutes * 60.0
+                next_sample = t0 + args.every
+                signal.signal(signal.SIGTERM, interrupted)
+                while daemon.poll() is None and time.monotonic() < end:
+                    # Wait on the notify socket until the next sample is due.
+                    notify.settimeout(max(0.001, next_sample - time.monotonic()))
+                    try:
+                        msg = notify.recv(4096).decode()
+                        pings += "WATCHDOG=1" in msg
+                        for line in msg.splitlines():
+                            if line.startswith("STATUS="):
+                                status = line[len("STATUS=") :]
+                        continue
+                    except TimeoutError:
+                        pass
+                    if daemon.poll() is not None:
+                        break
+                    s = sample(daemon.pid, time.monotonic() - t0)
+                    samples.append(s)
+                    next_sample += args.every
+                    print(
+                        f"{s.t:7.0f} s  RSS {s.rss_kb / 1024:7.1f} MiB  fds {s.fds:3d}  "
+                        f"publisher RSS {s.child_rss_kb / 1024:6.1f} MiB  fds {s.child_fds:3d}  "
+                        f"| {status}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop early, still report
+                print("interrupted: stopping the daemon", file=sys.stderr)
             rc = daemon.poll()
             if rc is None:
                 daemon.send_signal(signal.SIGTERM)
@@ -235,18 +248,21 @@ def main() -> int:
         return 1
     first, last = samples[0], samples[-1]
     ok = rc == 0 and not errors
-    for name, get, rel, abs_ in (
-        ("daemon RSS (KiB)", lambda s: s.rss_kb, 0.05, 4096),
-        ("daemon fds", lambda s: s.fds, 0.0, 2),
-        ("publisher RSS (KiB)", lambda s: s.child_rss_kb, 0.05, 4096),
-        ("publisher fds", lambda s: s.child_fds, 0.0, 2),
+    # Flat: what the trend after warm-up would add in a day stays under the limit (a leak of
+    # 1 MiB a minute is 1.4 GiB a day: a Pi's whole memory).
+    for name, get, per_day_limit in (
+        ("daemon RSS (KiB)", lambda s: s.rss_kb, 64 * 1024),
+        ("daemon fds", lambda s: s.fds, 2),
+        ("publisher RSS (KiB)", lambda s: s.child_rss_kb, 64 * 1024),
+        ("publisher fds", lambda s: s.child_fds, 2),
     ):
         values = [get(s) for s in samples]
-        steady = flat(values, rel, abs_)
+        per_min = slope_per_min(samples, values)
+        steady = per_min * 1440 <= per_day_limit
         ok = ok and steady
         print(
             f"{name:20s} start {get(first):8d}  end {get(last):8d}  max {max(values):8d}  "
-            f"{'flat' if steady else 'GROWING'}"
+            f"trend {per_min:+9.2f}/min  {'flat' if steady else 'GROWING'}"
         )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

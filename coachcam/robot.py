@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from tracker.types import Pose
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 2.0  # how often a lost camera or servo controller is tried again
+SIM_RECORDS = 1000  # the simulated servos' records the daemon keeps (it reads none)
 FOLLOWING_WORDS = {
     "follow": "following teacher",
     "coast": "following teacher (predicting)",
@@ -101,6 +103,12 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
     with contextlib.ExitStack() as undo:
         head = make_head(cfg, clock, cal)
         undo.callback(head.close)
+        if isinstance(head.backend, SimServos):
+            # SimServos records every position and command for `coachcam sim`'s report; the
+            # daemon reads neither and runs for months (bench/soak.py: +1 MiB a minute).
+            sim = head.backend
+            sim.history = deque(sim.history, maxlen=SIM_RECORDS)  # type: ignore[assignment]
+            sim.commands = deque(maxlen=SIM_RECORDS)  # type: ignore[assignment]
         source: Any
         inference: Inference
         if cfg.camera.source == "sim":
