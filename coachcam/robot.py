@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,11 +103,8 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
         head = make_head(cfg, clock, cal)
         undo.callback(head.close)
         if isinstance(head.backend, SimServos):
-            # SimServos records every position and command for `coachcam sim`'s report; the
-            # daemon reads neither and runs for months (bench/soak.py: +1 MiB a minute).
-            sim = head.backend
-            sim.history = deque(sim.history, maxlen=SIM_RECORDS)  # type: ignore[assignment]
-            sim.commands = deque(maxlen=SIM_RECORDS)  # type: ignore[assignment]
+            # bench/soak.py: the records grew the daemon by 1 MiB a minute
+            head.backend.keep_last(SIM_RECORDS)
         source: Any
         inference: Inference
         if cfg.camera.source == "sim":

@@ -52,9 +52,15 @@ class SimServos:
         self._pending: deque[tuple[float, float, float]] = deque()  # (t_effective, pan, tilt)
         self._t = self.clock.now()
         self._rng = np.random.default_rng(self.seed)
-        self.history: list[tuple[float, float, float]] = [(self._t, *self.start)]
-        self.commands: list[tuple[float, float, float]] = []
+        self.history: deque[tuple[float, float, float]] = deque([(self._t, *self.start)])
+        self.commands: deque[tuple[float, float, float]] = deque()
         self.closed = False
+
+    def keep_last(self, n: int) -> None:
+        """Keep only the newest ``n`` records of position and commands (a daemon runs for
+        months and reads none; ``coachcam sim``'s report reads them all)."""
+        self.history = deque(self.history, maxlen=n)
+        self.commands = deque(self.commands, maxlen=n)
 
     # -- ServoBackend ---------------------------------------------------------------------
     def write(self, pan_deg: float, tilt_deg: float) -> None:

@@ -61,7 +61,6 @@ class SimResult:
     fps: float
     rows: list[TraceRow] = field(default_factory=list)
     switches: list = field(default_factory=list)
-    servo_history: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 def intrinsics_for(cfg: Config, scenario: Scenario) -> tuple[Intrinsics, float]:
@@ -171,7 +170,6 @@ def run_sim(
                 progress(step.frame.index / cfg.camera.fps, duration)
         loop.close()
     result.switches = list(tracker.switches)
-    result.servo_history = servos.history
     return result
 
 
