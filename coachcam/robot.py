@@ -236,6 +236,13 @@ def _run(
     control: ControlServer | None,
 ) -> None:
     clock, loop = robot.clock, robot.loop
+
+    def handle(request: dict[str, Any]) -> str:
+        try:
+            return handle_request(robot, request)
+        except KeyError as exc:  # Tracker.retarget: no such track
+            return f"error: {exc.args[0] if exc.args else exc}"
+
     robot.head.soft_start()
     health.ready(Health("starting", servo_ok=True))
     t_start = clock.now()
@@ -274,13 +281,6 @@ def _run(
             servo_retry_at = now + RECONNECT_S
             _retry_servos(robot)
         if control is not None:
-
-            def handle(request: dict[str, Any]) -> str:
-                try:
-                    return handle_request(robot, request)
-                except KeyError as exc:
-                    return f"error: {exc.args[0] if exc.args else exc}"
-
             control.poll(handle)
         frames = [t for t in frames if now - t < 2.0] + [now]
         fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
