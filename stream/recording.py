@@ -233,6 +233,9 @@ class SegmentWriter:
         finally:
             self._file.close()
             self._container = self._file = None
+        if info.frames == 0:  # opened but nothing written (e.g. closed at once): no segment
+            part.unlink(missing_ok=True)
+            return
         final = part.with_name(info.filename)
         part.rename(final)
         info.bytes = final.stat().st_size
