@@ -5,6 +5,11 @@ PyAV (FFmpeg inside its wheel) was measured here accepting a self-signed rtmps:/
 from Python. So FFmpeg talks plain RTMP/RTSP to this relay on 127.0.0.1 and the relay talks to
 the real server with Python's ``ssl`` (certificate chain *and* host name verified) or plain TCP,
 with a send timeout. ``abort()`` closes both sockets so a blocked FFmpeg write fails at once.
+
+TLS runs through ``ssl.MemoryBIO`` (``_TlsStream``), not an ``SSLSocket``: the relay reads and
+writes the server connection from two threads, and one ``SSLSocket`` used that way was seen here
+to report a spurious end of stream under load (nginx logged *our* side closing after the RTMP
+handshake's first 1537 bytes). OpenSSL does not allow concurrent read and write on one SSL object.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import socket
 import ssl
 import threading
+from typing import Protocol
 
 from coachcam.errors import StreamError
 
@@ -26,6 +32,86 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+class _Stream(Protocol):
+    def recv(self, n: int, /) -> bytes: ...
+    def sendall(self, data: bytes, /) -> None: ...
+    def shutdown(self, how: int, /) -> None: ...
+    def close(self) -> None: ...
+
+
+class _TlsStream:
+    """Client TLS over a plain socket; one thread may read while another writes.
+
+    The ``SSLObject`` is touched only under a lock, and never while blocked on the network, so
+    a reader waiting for the server does not hold up a writer; sends also happen under the lock,
+    which keeps TLS records in order whichever thread produced them.
+    """
+
+    def __init__(self, raw: socket.socket, ctx: ssl.SSLContext, host: str) -> None:
+        self._raw = raw
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = ctx.wrap_bio(self._in, self._out, server_hostname=host)
+        self._lock = threading.Lock()
+
+    def handshake(self) -> None:
+        """Before any other use, from one thread; raises ``ssl.SSLError`` like ``wrap_socket``."""
+        while True:
+            try:
+                self._obj.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self._raw.recv(65536)
+                if not data:
+                    raise ConnectionResetError(
+                        "server closed the connection in the TLS handshake"
+                    ) from None
+                self._in.write(data)
+            else:
+                self._flush()
+                return
+
+    def _flush(self) -> None:
+        out = self._out.read()
+        if out:
+            self._raw.sendall(out)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        with self._lock:
+            while view:
+                view = view[self._obj.write(view) :]
+                self._flush()
+
+    def recv(self, n: int) -> bytes:
+        """Plain text from the server; ``b""`` at its end; ``TimeoutError`` as the socket's."""
+        while True:
+            with self._lock:
+                try:
+                    data = self._obj.read(n)
+                except ssl.SSLWantReadError:
+                    data = None
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    return b""
+                self._flush()  # reading may have produced a reply (a key update)
+            if data is not None:
+                return data
+            raw = self._raw.recv(65536)
+            if not raw:
+                return b""
+            with self._lock:
+                self._in.write(raw)
+
+    def settimeout(self, timeout: float) -> None:
+        self._raw.settimeout(timeout)
+
+    def shutdown(self, how: int) -> None:
+        self._raw.shutdown(how)
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class TcpRelay:
@@ -45,8 +131,8 @@ class TcpRelay:
         self._timeout = timeout
         self._name = name
         self._listener: socket.socket | None = None
-        self._upstream: socket.socket | None = None
-        self._socks: list[socket.socket] = []
+        self._upstream: socket.socket | _TlsStream | None = None
+        self._socks: list[_Stream] = []
         self._threads: list[threading.Thread] = []
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -65,10 +151,11 @@ class TcpRelay:
             self.error = exc
             self.check()
             raise
-        upstream: socket.socket = raw
+        upstream: socket.socket | _TlsStream = raw
         if self._tls is not None:
+            upstream = _TlsStream(raw, self._tls, self.host)
             try:
-                upstream = self._tls.wrap_socket(raw, server_hostname=self.host)
+                upstream.handshake()
             except (OSError, ssl.SSLError) as exc:
                 raw.close()
                 self.error = exc
@@ -110,7 +197,7 @@ class TcpRelay:
             self._threads.append(t)
             t.start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+    def _pump(self, src: _Stream, dst: _Stream, up: bool) -> None:
         try:
             while True:  # ends when a socket closes or times out, not by polling
                 try:

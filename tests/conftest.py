@@ -19,3 +19,16 @@ def media_dir() -> Path:
     if not MEDIA.is_dir():
         pytest.skip(f"shared media not found at {MEDIA} (clone with shared/ beside the repo)")
     return MEDIA
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """A CLI test installs a stderr handler on the root logger; pytest closes that stderr after
+    the test, and a thread logging later would print '--- Logging error ---'."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
