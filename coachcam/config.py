@@ -59,6 +59,11 @@ class SimFaultsConfig(Section):
         description="The simulated camera fails (CameraError, as if unplugged) from the first to "
         "the second time, in s after its first frame; equal times = no gap.",
     )
+    encoder_errors_at_s: list[float] = Field(
+        [],
+        description="The H.264 encoder throws at each of these times (s on the stream clock); "
+        "one throw restarts it, three within a minute stop the daemon (exit 5).",
+    )
     hang_at_s: float = Field(
         0.0,
         ge=0.0,

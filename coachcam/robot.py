@@ -9,6 +9,7 @@ time (camera, perception and servos simulated), which is how the daemon is teste
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -151,7 +152,15 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
         if cfg.stream.enabled:
             from stream.pipeline import Streamer, StreamSink
 
-            streamer = Streamer(cfg.stream, intr.width, intr.height, cfg.camera.fps, clock=clock)
+            kwargs: dict[str, Any] = {}
+            if cfg.camera.source == "sim" and cfg.sim.faults.encoder_errors_at_s:
+                from coachcam.sim.faults import FaultyEncoder
+
+                errors = cfg.sim.faults.encoder_errors_at_s
+                kwargs["encoder_class"] = functools.partial(FaultyEncoder, errors_at_s=errors)
+            streamer = Streamer(
+                cfg.stream, intr.width, intr.height, cfg.camera.fps, clock=clock, **kwargs
+            )
             streamer.start()
             sinks.append(StreamSink(streamer, recent_poses))
         tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cfg.camera.height_m)

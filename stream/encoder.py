@@ -32,6 +32,10 @@ class Encoder(Protocol):
 
     def close(self) -> None: ...
 
+    def restart(self) -> None:
+        """Drop a failed codec; the next frame opens a fresh one on the same stream clock."""
+        ...
+
 
 def pick_codec(choice: str) -> str:
     """``auto``: the V4L2 hardware encoder when this machine has one, else libx264."""
@@ -111,8 +115,8 @@ class LibavEncoder:
 
         if self._ctx is None:
             self._ctx = self._open()
+        if self._t0 is None:
             self._t0 = t_capture
-        assert self._t0 is not None
         if image.shape[:2] != (self.height, self.width):
             raise StreamError(
                 f"frame is {image.shape[1]}x{image.shape[0]}, encoder is {self.width}x{self.height}"
@@ -124,7 +128,18 @@ class LibavEncoder:
         frame.pts = pts
         frame.time_base = US
         self.frames_in += 1
-        self._emit(self._ctx.encode(frame))
+        try:
+            packets = self._codec_encode(frame)
+        except av.FFmpegError as exc:
+            raise StreamError(f"H.264 encoder {self.codec!r} failed: {exc}") from exc
+        self._emit(packets)
+
+    def _codec_encode(self, frame: Any) -> Any:
+        return self._ctx.encode(frame)
+
+    def restart(self) -> None:
+        # Not flushed: a codec that just threw has nothing trustworthy left to give.
+        self._ctx = None
 
     def _emit(self, packets: Any) -> None:
         for p in packets:

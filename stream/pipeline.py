@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from coachcam.clock import Clock, MonotonicClock
+from coachcam.errors import StreamError
 from coachcam.frame import Frame
 from stream.backfill import Backfiller, HttpPutTarget
 from stream.config import StreamConfig
@@ -31,6 +32,11 @@ from stream.secrets import fill_url, read_secret
 from tracker.types import Pose
 
 log = logging.getLogger(__name__)
+
+# An encoder that throws is restarted (one frame lost, the video resumes with a keyframe); one
+# that keeps throwing is broken for good, and the daemon exits so systemd restarts it.
+ENCODER_FAILURES = 3
+ENCODER_FAILURE_WINDOW_S = 60.0
 
 
 def session_name(wall: float) -> str:
@@ -53,6 +59,7 @@ class Streamer:
         publisher: Callable[[], Sink] | None = None,
         confirmer: Confirmer | None = None,
         encoder: Encoder | None = None,
+        encoder_class: Callable[..., Encoder] = LibavEncoder,
         free_bytes: Callable[[Path], int] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -62,6 +69,8 @@ class Streamer:
         self._publisher = publisher
         self._confirmer = confirmer
         self._encoder = encoder
+        self._encoder_class = encoder_class
+        self._encoder_failures: list[float] = []
         self._free = free_bytes
         self.store: SegmentStore | None = None
         self.recorder: ThreadedOutput | None = None
@@ -140,7 +149,7 @@ class Streamer:
                 interval_s=bf.interval_s,
                 tolerance_us=int(1.5e6 / self.fps),
             )
-        self.encoder = self._encoder or LibavEncoder(
+        self.encoder = self._encoder or self._encoder_class(
             self.width,
             self.height,
             self.fps,
@@ -166,7 +175,23 @@ class Streamer:
             self.start()
         assert self.encoder is not None
         image: np.ndarray = apply_privacy(frame.image, poses, teacher_index, self.cfg.privacy)
-        self.encoder.encode(image, frame.t_capture)
+        try:
+            self.encoder.encode(image, frame.t_capture)
+        except StreamError as exc:
+            self._encoder_failed(exc)
+
+    def _encoder_failed(self, exc: StreamError) -> None:
+        assert self.encoder is not None
+        now = self._clock.now()
+        recent = [t for t in self._encoder_failures if now - t < ENCODER_FAILURE_WINDOW_S]
+        self._encoder_failures = [*recent, now]
+        if len(self._encoder_failures) >= ENCODER_FAILURES:
+            raise StreamError(
+                f"{exc} ({len(self._encoder_failures)} encoder failures in "
+                f"{ENCODER_FAILURE_WINDOW_S:.0f} s; giving up)"
+            ) from exc
+        log.error("stream: %s; restarting the encoder (video resumes with a keyframe)", exc)
+        self.encoder.restart()
 
     def confirmed(self) -> list[Span]:
         return self.network.confirmed() if self.network is not None else []

@@ -175,6 +175,49 @@ def test_camera_gone_for_5_s_then_back(tmp_path: Path, notify: NotifySocket) -> 
     assert max(b - a for a, b in itertools.pairwise(pts)) >= 4_000_000, "the gap shows"
 
 
+def test_the_encoder_throws_once_and_is_restarted(tmp_path: Path, notify: NotifySocket) -> None:
+    config = BASE + recording(tmp_path) + "[sim.faults]\nencoder_errors_at_s = [2.0]\n"
+    d = Daemon(tmp_path, notify, config)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        for _ in range(12):  # ~6 s of pings: past the fault at 2 s, control never stopped
+            notify.wait_for(lambda m: "WATCHDOG=1" in m)
+        assert d.proc.poll() is None, "the daemon keeps running"
+        rc = d.terminate()
+    finally:
+        d.kill()
+    log = d.log()
+    assert rc == 0, log
+    assert "simulated encoder fault; restarting the encoder" in log and "Traceback" not in log
+    pts = [t for seg in local_frames(tmp_path) for t in seg]
+    assert len(pts) == frames_encoded(log) - 1, "every frame but the one that threw is recorded"
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+    assert pts[-1] > 4_000_000, "the video went on past the fault"
+    assert max(b - a for a, b in itertools.pairwise(pts)) < 200_000, "one frame (67 ms) lost"
+
+
+def test_an_encoder_that_keeps_throwing_stops_the_daemon(
+    tmp_path: Path, notify: NotifySocket
+) -> None:
+    faults = "[sim.faults]\nencoder_errors_at_s = [2.0, 2.5, 3.0]\n"
+    d = Daemon(tmp_path, notify, BASE + recording(tmp_path) + faults)
+    try:
+        notify.wait_for(lambda m: "READY=1" in m)
+        rc = d.proc.wait(60)
+    finally:
+        d.kill()
+    log = d.log()
+    assert rc == 5, log  # a StreamError: systemd's Restart=on-failure starts it afresh
+    last = log.strip().splitlines()[-1]
+    assert "simulated encoder fault (3 encoder failures in 60 s; giving up)" in last, last
+    after = log[log.index("giving up") - 300 :]
+    assert "parking servos" in log[log.index("restarting the encoder") :], "control stopped: parked"
+    assert "Traceback" not in log, after
+    pts = [t for seg in local_frames(tmp_path) for t in seg]
+    assert len(pts) == frames_encoded(log) - 3, "every frame encoded before it gave up is kept"
+    assert 2_800_000 < pts[-1] < 3_100_000
+
+
 @pytest.fixture
 def maestro_port(tmp_path: Path) -> Iterator[tuple[Path, list[PtyMaestro]]]:
     """A udev-style symlink to an emulated Maestro's pty, so a replugged adapter keeps its name

@@ -153,6 +153,9 @@ def test_stream_sink_applies_privacy_before_the_encoder(tmp_path) -> None:  # ty
         def close(self) -> None:
             pass
 
+        def restart(self) -> None:
+            pass
+
     cfg = StreamConfig.model_validate({"recording": {"dir": str(tmp_path), "min_free_mb": 0}})
     sink = StreamSink(
         Streamer(cfg, W, H, FPS, encoder=Spy()), lambda tracker, frame: ([student], None)
