@@ -32,6 +32,7 @@ from coachcam.errors import CameraError, ConfigError, ServoError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter
+from coachcam.memory import HeapTrimmer
 from motor.servo import PanTiltHead, ServoBackend
 from tracker.tracker import Tracker
 from tracker.types import Pose
@@ -254,6 +255,7 @@ def _run(
 
     robot.head.soft_start()
     health.ready(Health("starting", servo_ok=True))
+    trimmer = HeapTrimmer(clock)
     t_start = clock.now()
     frames: list[float] = []
     camera_lost_at: float | None = None
@@ -284,6 +286,7 @@ def _run(
             log.warning("camera back after %.1f s", clock.now() - camera_lost_at)
             camera_lost_at = None
         health.frame_done()
+        trimmer.poll()
         if loop.servo_fault is None:
             health.control_done()
         elif now >= servo_retry_at:
