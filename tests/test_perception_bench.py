@@ -17,7 +17,7 @@ def test_bench_perception_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--media-step", "90"]) == 0
     out = capsys.readouterr().out
     assert "podium_speaker_720p30.mp4" in out and "two_people_bridge_1080p24.mp4" in out
-    assert "recall % by apparent height" in out
+    assert "steady teacher%" in out and "recall % by apparent height" in out
     assert "People side by side" in out
 
 

@@ -222,18 +222,24 @@ def _detector(cfg: Any, **changes: Any) -> Any:
 
 
 def media_rows(cfg: Any, media: Path, step: int) -> list[dict[str, Any]]:
-    """Whole frame every frame vs steady tracking by crops, on the two clips.
+    """Whole frame every frame vs crops around everyone vs steady tracking of the teacher.
 
-    Both ways run on each frame in turn, so a busy machine slows both alike.
+    "steady" is what the daemon does once it follows someone: one crop around the teacher
+    (``coachcam.replay.teacher_rois``), the whole frame only when they are lost. Its teacher is
+    the tallest person at the start, then whoever is nearest the last box. All four ways run on
+    each frame in turn, so a busy machine slows them alike.
     """
     from tracker.types import Roi
 
     rows = []
     for name, present in (("podium_speaker_720p30.mp4", 1), ("two_people_bridge_1080p24.mp4", 2)):
-        whole, search, crop = Tally(), Tally(), Tally()
+        whole, search, crop, steady = Tally(), Tally(), Tally(), Tally()
         last: list[Box] = []
+        teacher: Box | None = None
         with ExitStack() as stack:
-            wdet, sdet, cdet = (stack.enter_context(_detector(cfg, **MODES[m])) for m in MODES)
+            wdet, sdet, cdet, tdet = (
+                stack.enter_context(_detector(cfg, **MODES[m])) for m in (*MODES, "crop")
+            )
             for i, t, img in read_video(media / name, step):
                 f = Frame(i, t, img.shape[1], img.shape[0], image=img)
                 d, ms = _timed_detect(wdet, f)
@@ -242,9 +248,12 @@ def media_rows(cfg: Any, media: Path, step: int) -> list[dict[str, Any]]:
                 search.add(len(d.poses) >= present, len(d.poses), ms)
                 d, ms = _timed_detect(cdet, f, [Roi(*b) for b in last])
                 crop.add(len(d.poses) >= present, len(d.poses), ms)
-                found = [b for b in (p.bbox(cfg.min_visibility) for p in d.poses) if b]
+                found = _boxes(cfg, d.poses)
                 # Someone lost: look at the whole frame next time (as a tracker searching would).
                 last = found if len(found) >= len(last) else []
+                d, ms = _timed_detect(tdet, f, [Roi(*teacher)] if teacher else [])
+                teacher = _follow(teacher, _boxes(cfg, d.poses))
+                steady.add(teacher is not None, len(d.poses), ms)
         rows.append(
             {
                 "input": name,
@@ -252,10 +261,26 @@ def media_rows(cfg: Any, media: Path, step: int) -> list[dict[str, Any]]:
                 "whole": whole.summary(),
                 "search": search.summary(),
                 "crop": crop.summary(),
+                "steady": steady.summary(),
                 "crop_cost_ratio": round(crop.ms_median / whole.ms_median, 2),
+                "steady_cost_ratio": round(steady.ms_median / whole.ms_median, 2),
             }
         )
     return rows
+
+
+def _boxes(cfg: Any, poses: Sequence[Any]) -> list[Box]:
+    return [b for b in (p.bbox(cfg.min_visibility) for p in poses) if b]
+
+
+def _follow(teacher: Box | None, boxes: list[Box]) -> Box | None:
+    """The box that is the teacher now: nearest the last one (tallest at the start)."""
+    if not boxes:
+        return None
+    if teacher is None:
+        return max(boxes, key=lambda b: b[3] - b[1])
+    cx, cy = (teacher[0] + teacher[2]) / 2, (teacher[1] + teacher[3]) / 2
+    return min(boxes, key=lambda b: abs((b[0] + b[2]) / 2 - cx) + abs((b[1] + b[3]) / 2 - cy))
 
 
 def person_cutouts(cfg: Any, media: Path) -> list[tuple[str, np.ndarray]]:
@@ -365,16 +390,19 @@ def crowd_rows(
 
 def format_tables(res: dict[str, Any]) -> str:
     out = [
-        "Shared media: whole frame every frame vs steady tracking by crops",
+        "Shared media: whole frame every frame, crops around everyone, and steady tracking (one",
+        "crop around the teacher, as the daemon does): poses per frame or teacher found %, ms",
         f"{'input':30} {'people':>6} {'whole poses/f':>13} {'ms':>5} "
-        f"{'search poses/f':>14} {'ms':>5} {'crop poses/f':>12} {'ms':>5} {'crop/whole':>10}",
+        f"{'search poses/f':>14} {'ms':>5} {'crops poses/f':>13} {'ms':>5} {'/whole':>6} "
+        f"{'steady teacher%':>15} {'ms':>5} {'/whole':>6}",
     ]
     for r in res["media"]:
-        w, s, c = r["whole"], r["search"], r["crop"]
+        w, s, c, t = r["whole"], r["search"], r["crop"], r["steady"]
         out.append(
             f"{r['input']:30} {r['people']:>6} {w['poses_per_frame']:>13} {w['ms_per_frame']:>5} "
             f"{s['poses_per_frame']:>14} {s['ms_per_frame']:>5} "
-            f"{c['poses_per_frame']:>12} {c['ms_per_frame']:>5} {r['crop_cost_ratio']:>10}"
+            f"{c['poses_per_frame']:>13} {c['ms_per_frame']:>5} {r['crop_cost_ratio']:>6} "
+            f"{t['recall_pct']:>15} {t['ms_per_frame']:>5} {r['steady_cost_ratio']:>6}"
         )
     out += [
         "",
