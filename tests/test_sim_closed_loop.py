@@ -20,6 +20,7 @@ from coachcam.sim.scenario import Scenario, builtin_names, load_scenario
 CFG = load_config(None)
 REQUIRED = [
     "in_frame_pct", "centred_pct", "pointing_rms_deg", "pointing_p95_deg", "wrong_person_pct",
+    "unattributed_pct",
     "lost_events", "lost_s", "reacquire_s_mean", "reversals_per_min", "hunting_reversals",
     "latency_p50_ms", "latency_p95_ms", "frames",
 ]  # fmt: skip
@@ -113,3 +114,16 @@ def test_bad_scenario_file_names_the_key(tmp_path: Path) -> None:
     assert "people[0].role" in str(ei.value) and "'teach'" in str(ei.value)
     with pytest.raises(ScenarioError, match="unknown scenario 'nope'"):
         load_scenario("nope")
+
+
+def test_report_tells_a_wrong_person_from_a_pose_that_matches_nobody() -> None:
+    from dataclasses import replace
+
+    from coachcam.sim.run import UNATTRIBUTED, SimResult, TraceRow
+
+    row = TraceRow(0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 1, True, True, 0.5, "follow", 0.0, 100.0)
+    followed = [0] * 6 + [UNATTRIBUTED] * 2 + [3] * 2  # teacher, merged skeleton, a student
+    rows = [replace(row, frame=i, t=i / 10, followed_id=f) for i, f in enumerate(followed)]
+    rep = compute_report(SimResult(load_scenario("board"), 0, 10.0, rows))
+    assert rep["wrong_person_pct"] == 20.0
+    assert rep["unattributed_pct"] == 20.0

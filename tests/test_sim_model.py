@@ -19,6 +19,7 @@ from tracker.types import Pose
 CFG = load_config(None)
 REQUIRED = [
     "in_frame_pct", "centred_pct", "pointing_rms_deg", "pointing_p95_deg", "wrong_person_pct",
+    "unattributed_pct",
     "lost_events", "lost_s", "reacquire_s_mean", "reversals_per_min", "hunting_reversals",
     "latency_p50_ms", "latency_p95_ms", "frames",
 ]  # fmt: skip

@@ -10,11 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from coachcam.sim.run import TRACE_COLUMNS, SimResult, TraceRow
+from coachcam.sim.run import TRACE_COLUMNS, UNATTRIBUTED, SimResult, TraceRow
 
 REVERSAL_HYSTERESIS_DEG = 0.3  # a change of direction counts once the head moved back this far
 STILL_FOR_S = 0.5  # the teacher "stands still" after this long at zero speed
 FOLLOWING = ("follow", "coast")
+
+
+def is_wrong(row: TraceRow) -> bool:
+    """Following a person other than the teacher."""
+    return row.followed_id is not None and row.followed_id not in (row.teacher_id, UNATTRIBUTED)
 
 
 def reversal_times(
@@ -68,7 +73,8 @@ def compute_report(result: SimResult) -> dict[str, Any]:
     err = np.array([r.pointing_err_deg for r in rows[first:]] or [math.nan])
     lost = [(not f) and i > first for i, f in enumerate(following)]
     lost_spans = spans(lost, t)
-    wrong = [r.followed_id is not None and r.followed_id != r.teacher_id for r in rows]
+    wrong = [is_wrong(r) for r in rows]
+    unattributed = [r.followed_id == UNATTRIBUTED for r in rows]
     revs = reversal_times(t, pan)
     still_since = None
     still = np.zeros(n, dtype=bool)
@@ -94,6 +100,7 @@ def compute_report(result: SimResult) -> dict[str, Any]:
         "pointing_rms_deg": round(float(np.sqrt(np.mean(err**2))), 3),
         "pointing_p95_deg": round(float(np.percentile(err, 95)), 3),
         "wrong_person_pct": round(100.0 * float(np.mean(wrong)), 2),
+        "unattributed_pct": round(100.0 * float(np.mean(unattributed)), 2),
         "lost_events": len(lost_spans),
         "lost_s": round(sum(e - s for s, e, _ in lost_spans), 3),
         "reacquire_s_mean": round(float(np.mean(re)), 3) if re else 0.0,
@@ -113,6 +120,7 @@ SUMMARY_KEYS = (
     ("pointing_rms_deg", "pointing error RMS (deg)"),
     ("pointing_p95_deg", "pointing error p95 (deg)"),
     ("wrong_person_pct", "wrong-person %"),
+    ("unattributed_pct", "unattributed %"),
     ("lost_events", "lost events"),
     ("lost_s", "lost s"),
     ("reacquire_s_mean", "re-acquire s (mean)"),
@@ -183,9 +191,10 @@ def plot_run(result: SimResult, path: Path, title: str | None = None) -> None:
         first = next((i for i, f in enumerate(following) if f), len(rows))
         for s, e, _ in spans([(not f) and i > first for i, f in enumerate(following)], t):
             ax.axvspan(s, e, color="tab:red", alpha=0.2, lw=0)
-        wrong = [r.followed_id is not None and r.followed_id != r.teacher_id for r in rows]
-        for s, e, _ in spans(wrong, t):
+        for s, e, _ in spans([is_wrong(r) for r in rows], t):
             ax.axvspan(s, e, color="tab:orange", alpha=0.35, lw=0)
+        for s, e, _ in spans([r.followed_id == UNATTRIBUTED for r in rows], t):
+            ax.axvspan(s, e, color="tab:grey", alpha=0.3, lw=0)
         ax.grid(alpha=0.3)
     from matplotlib.patches import Patch
 
@@ -193,6 +202,7 @@ def plot_run(result: SimResult, path: Path, title: str | None = None) -> None:
     handles += [
         Patch(color="tab:red", alpha=0.2, label="teacher lost"),
         Patch(color="tab:orange", alpha=0.35, label="wrong person"),
+        Patch(color="tab:grey", alpha=0.3, label="followed pose matches nobody"),
     ]
     axes[0].legend(handles=handles, loc="upper right", fontsize=8)
     axes[1].set_xlabel("time (s)")

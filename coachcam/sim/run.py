@@ -26,6 +26,11 @@ from tracker.types import HEAD_AND_TORSO, PoseDetector
 
 log = logging.getLogger(__name__)
 
+# ``followed_id`` when the followed track's pose matched no projected person: with the real
+# model, one skeleton merged from the teacher and a student beside them. Not a wrong person
+# (nobody else was chosen), not surely the teacher either: the report counts it on its own.
+UNATTRIBUTED = -1
+
 TRACE_COLUMNS = (
     "frame", "t", "pan_deg", "tilt_deg", "cmd_pan_deg", "cmd_tilt_deg", "teacher_pan_deg",
     "teacher_tilt_deg", "followed_id", "teacher_id", "track_id", "teacher_in_frame", "centred",
@@ -95,7 +100,7 @@ def _row(
     tid = tracker.teacher_id if step.aim.mode in ("follow", "coast") else None
     if tid is not None:
         tr = tracker.tracks.get(tid)
-        followed = -1 if tr is None or tr.truth_id is None else tr.truth_id
+        followed = UNATTRIBUTED if tr is None or tr.truth_id is None else tr.truth_id
     lat = max(step.latencies) * 1000.0 if step.latencies else None
     return TraceRow(
         step.frame.index, truth.t, truth.cam_pan, truth.cam_tilt, step.command[0], step.command[1],
