@@ -185,6 +185,13 @@ class ThreadedOutput:
                     sink.abort()
                 writer.join(timeout)
             monitor.join(timeout)
+            if writer.is_alive():
+                # Closing the sink here would race the write it is stuck in (a recording
+                # segment closed under its writer came out empty); the writer closes it itself
+                # when that write returns, since ``_stop`` is set.
+                log.error("%s: writer still busy; it closes its sink when it returns", self.name)
+                self._threads = []
+                return
         self._stop.set()
         self._threads = []
         self._close_sink("closed")

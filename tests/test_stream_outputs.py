@@ -165,3 +165,35 @@ def test_stream_sink_applies_privacy_before_the_encoder(tmp_path) -> None:  # ty
     sink.write(Frame(0, 0.0, W, H, img), aim=None, tracker=None)
     sink.close()
     assert len(seen) == 1 and not np.array_equal(seen[0], img)
+
+
+def test_close_leaves_a_sink_stuck_in_a_write_to_its_writer(packets: list[Packet]) -> None:
+    """Closing the sink under a write in progress raced it (an empty recording segment)."""
+    entered, release, closed = threading.Event(), threading.Event(), threading.Event()
+    order: list[str] = []
+
+    class Stuck(MemoryPublisher):
+        def write(self, packet: Packet) -> None:
+            entered.set()
+            release.wait(10)
+            order.append("write")
+            super().write(packet)
+
+        def abort(self) -> None:
+            order.append("abort")
+
+        def close(self) -> None:
+            order.append("close")
+            super().close()
+            closed.set()
+
+    pub = Stuck()
+    out = ThreadedOutput("t", lambda: pub, clock=FakeClock())
+    out.start()
+    out.outputframe(packets[0].data, True, packets[0].timestamp_us)
+    assert entered.wait(5)
+    out.close(timeout=0.05)
+    assert order == ["abort"], "close() returned without closing the sink under the write"
+    release.set()
+    assert closed.wait(5)
+    assert order == ["abort", "write", "close"] and len(pub.packets) == 1
