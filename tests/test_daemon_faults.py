@@ -211,9 +211,8 @@ def test_an_encoder_that_keeps_throwing_stops_the_daemon(
     assert rc == 5, log  # a StreamError: systemd's Restart=on-failure starts it afresh
     last = log.strip().splitlines()[-1]
     assert "simulated encoder fault (3 encoder failures in 60 s; giving up)" in last, last
-    after = log[log.index("giving up") - 300 :]
     assert "parking servos" in log[log.index("restarting the encoder") :], "control stopped: parked"
-    assert "Traceback" not in log, after
+    assert "Traceback" not in log, log[-2000:]
     pts = [t for seg in local_frames(tmp_path) for t in seg]
     assert len(pts) == frames_encoded(log) - 3, "every frame encoded before it gave up is kept"
     assert 2_800_000 < pts[-1] < 3_100_000
