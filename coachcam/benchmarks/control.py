@@ -15,6 +15,7 @@ from typing import Any
 TARGETS = {
     "in_frame_pct": (">=", 99.5),
     "wrong_person_pct": ("<=", 0.0),
+    "unattributed_pct": ("<=", 0.0),  # with the oracle: following one of its false people
     "hunting_reversals": ("<=", 0),
     "pointing_rms_deg": ("<=", 3.0),
 }
@@ -56,7 +57,7 @@ def _meets(report: dict[str, Any], base: dict[str, Any]) -> list[str]:
 
 def _mean(reports: list[dict[str, Any]]) -> dict[str, Any]:
     out = dict(reports[0])
-    for key, _ in COLUMNS:
+    for key in [k for k, _ in COLUMNS] + [k for k in TARGETS if k not in dict(COLUMNS)]:
         vals = [r[key] for r in reports if r[key] is not None]
         out[key] = round(sum(vals) / len(vals), 2) if vals else None
     out["hunting_reversals"] = sum(r["hunting_reversals"] for r in reports)
