@@ -58,7 +58,6 @@ class Streamer:
         wall: Callable[[], float] = time.time,
         publisher: Callable[[], Sink] | None = None,
         confirmer: Confirmer | None = None,
-        encoder: Encoder | None = None,
         encoder_class: Callable[..., Encoder] = LibavEncoder,
         free_bytes: Callable[[Path], int] | None = None,
     ) -> None:
@@ -68,7 +67,6 @@ class Streamer:
         self._wall = wall
         self._publisher = publisher
         self._confirmer = confirmer
-        self._encoder = encoder
         self._encoder_class = encoder_class
         self._encoder_failures: list[float] = []
         self._free = free_bytes
@@ -149,7 +147,7 @@ class Streamer:
                 interval_s=bf.interval_s,
                 tolerance_us=int(1.5e6 / self.fps),
             )
-        self.encoder = self._encoder or self._encoder_class(
+        self.encoder = self._encoder_class(
             self.width,
             self.height,
             self.fps,

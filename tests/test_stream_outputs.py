@@ -157,9 +157,8 @@ def test_stream_sink_applies_privacy_before_the_encoder(tmp_path) -> None:  # ty
             pass
 
     cfg = StreamConfig.model_validate({"recording": {"dir": str(tmp_path), "min_free_mb": 0}})
-    sink = StreamSink(
-        Streamer(cfg, W, H, FPS, encoder=Spy()), lambda tracker, frame: ([student], None)
-    )
+    streamer = Streamer(cfg, W, H, FPS, encoder_class=lambda *a, **k: Spy())
+    sink = StreamSink(streamer, lambda tracker, frame: ([student], None))
     img = make_image(3)
     img[H // 2 - 20 : H // 2 + 20, W // 2 - 20 : W // 2 + 20] = np.arange(40)[:, None, None] * 6
     sink.write(Frame(0, 0.0, W, H, img), aim=None, tracker=None)
