@@ -151,7 +151,11 @@ def _clock(sim: bool) -> Clock:
 
 
 def run(args: argparse.Namespace) -> int:
-    with sigterm_as_interrupt():
+    from coachcam.instance import one_instance
+
+    # `show` only reads a file; every other step may move the servos: one instance per robot.
+    alone = one_instance("calibrate") if args.what != "show" else contextlib.nullcontext()
+    with sigterm_as_interrupt(), alone:
         steps = {"show": _show, "axis": _axis, "fov": _fov, "autotune": _autotune}
         return int(steps[args.what](args))
 

@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> int:
     from coachcam.commands.calibrate import sigterm_as_interrupt
+    from coachcam.instance import one_instance
 
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), one_instance("check the servos"):
         return _check(args, say)
 
 

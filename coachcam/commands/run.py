@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from coachcam.config import load_config
     from coachcam.control import default_socket
     from coachcam.health import HealthReporter
+    from coachcam.instance import one_instance
     from coachcam.robot import build_robot, run_robot
 
     log = logging.getLogger("coachcam.run")
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     cfg = load_config(args.config)
     clock = MonotonicClock()
-    with HealthReporter.from_env(clock=clock) as health:
+    # One daemon per robot: the lock is taken before the servos or the control socket are.
+    with one_instance("run"), HealthReporter.from_env(clock=clock) as health:
         robot = build_robot(cfg, clock, calibration=args.calibration)
         try:
             sock = default_socket(health.state_file) if health.state_file else None
