@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -219,6 +220,12 @@ def load_calibration(path: Path, missing_ok: bool = True) -> Calibration | None:
         raise CalibrationError(
             f"calibration file not found: {path} (run `coachcam calibrate`)"
         ) from None
+    except PermissionError:
+        raise CalibrationError(
+            f"cannot read calibration file {path} ({describe_access(path)}): permission denied; "
+            f"the service's user reads it through its group: "
+            f"`sudo chgrp coachcam {path} && sudo chmod 0640 {path}`"
+        ) from None
     except OSError as exc:
         raise CalibrationError(f"cannot read calibration file {path}: {exc.strerror}") from None
     try:
@@ -259,6 +266,69 @@ def render_calibration(cal: Calibration) -> str:
     return "\n".join(out) + "\n"
 
 
+NEW_FILE_MODE = 0o640
+
+
+def describe_access(path: Path) -> str:
+    """``0640 root:coachcam``, for messages."""
+    import grp
+    import pwd
+
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"cannot stat: {exc.strerror}"
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f"{stat.S_IMODE(st.st_mode):04o} {owner}:{group}"
+
+
+def readable_by(path: Path, user: str) -> bool | None:
+    """Whether ``user`` may read ``path`` by its permission bits (None: no such user)."""
+    import grp
+    import pwd
+
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    if pw.pw_uid == 0:
+        return True
+    gids = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+
+    def may(p: Path, bits: tuple[int, int, int]) -> bool:
+        st = p.stat()
+        if st.st_uid == pw.pw_uid:
+            return bool(st.st_mode & bits[0])
+        if st.st_gid in gids:
+            return bool(st.st_mode & bits[1])
+        return bool(st.st_mode & bits[2])
+
+    dirs = [path.parent, *path.parent.parents]
+    return all(may(d, (0o100, 0o010, 0o001)) for d in dirs) and may(path, (0o400, 0o040, 0o004))
+
+
+def _give_access(fd: int, path: Path) -> None:
+    """Who may read the file: an existing file keeps its mode, owner and group; a new one is
+    0640 with its directory's group (``coachcam install`` makes /etc/coachcam root:coachcam, so
+    the ``User=coachcam`` service reads what ``sudo coachcam calibrate`` writes)."""
+    try:
+        old = path.stat()
+        mode, uid, gid = stat.S_IMODE(old.st_mode), old.st_uid, old.st_gid
+    except FileNotFoundError:
+        mode, uid, gid = NEW_FILE_MODE, -1, path.parent.stat().st_gid
+    st = os.fstat(fd)
+    if (uid not in (-1, st.st_uid)) or gid != st.st_gid:
+        os.fchown(fd, uid, gid)  # before the mode: chown may clear set-id bits
+    os.fchmod(fd, mode)
+
+
 def save_calibration(cal: Calibration, path: Path) -> Path | None:
     """Write atomically, keeping the previous file as ``.bak``; returns the backup's path."""
     text = render_calibration(cal)
@@ -269,6 +339,7 @@ def save_calibration(cal: Calibration, path: Path) -> Path | None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                _give_access(fh.fileno(), path)
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())

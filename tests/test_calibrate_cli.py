@@ -192,3 +192,48 @@ def test_guided_stop_saves_nothing(
     assert main(["calibrate", "axis", "--axis", "pan", "--guided", "--calibration", str(path)]) == 2
     assert "stopped: servos released, nothing saved" in capsys.readouterr().err
     assert not path.exists()
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="chown needs root")
+def test_calibrate_says_when_the_service_cannot_read_the_file(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import grp
+    import os
+
+    from coachcam.commands import calibrate
+
+    monkeypatch.setattr(calibrate, "SERVICE_USER", "daemon")  # stands in for coachcam
+    import shutil
+    import tempfile
+
+    etc = Path(tempfile.mkdtemp(prefix="coachcam-etc-", dir="/tmp"))  # pytest's tmp is 0700
+    request.addfinalizer(lambda: shutil.rmtree(etc))
+    etc.chmod(0o755)
+    path = etc / "cal.toml"
+    cmd = ["calibrate", "axis", "--axis", "pan", "--trim-us", "3", "--calibration", str(path)]
+    assert main(cmd) == 0  # a root:root directory: the new file is 0640 root:root
+    err = capsys.readouterr().err
+    assert f"daemon cannot read {path} (0640 root:root)" in err and "coachcam install" in err
+    path.unlink()
+    os.chown(etc, -1, grp.getgrnam("daemon").gr_gid)  # what install does to /etc/coachcam
+    assert main(cmd) == 0
+    assert "cannot read" not in capsys.readouterr().err
+
+
+def test_unreadable_calibration_is_one_line_naming_mode_and_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from motor.calibration import save_calibration
+
+    path = tmp_path / "cal.toml"
+    save_calibration(Calibration(), path)
+
+    def denied(*_a: object, **_k: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(CalibrationError, match=r"\(0640 root:.*permission denied.*chgrp coachcam"):
+        load_calibration(path)

@@ -155,3 +155,46 @@ def test_backup_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(os, "link", no_links)
     save_calibration(CAL.with_axis("tilt", centre_us=1444.0), path)
     assert load_calibration(path.with_name("calibration.toml.bak")) == CAL
+
+
+# -- who may read the file (issue 9, item 3) ------------------------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another group needs root")
+
+
+def _group(name: str) -> int:
+    import grp
+
+    return grp.getgrnam(name).gr_gid
+
+
+@needs_root
+def test_new_file_is_0640_with_the_group_of_its_directory(tmp_path: Path) -> None:
+    # what `coachcam install` makes /etc/coachcam: root:<the service's group>
+    etc = tmp_path / "etc-coachcam"
+    etc.mkdir()
+    gid = _group("daemon")
+    os.chown(etc, 0, gid)
+    path = etc / "calibration.toml"
+    save_calibration(CAL, path)
+    st = path.stat()
+    assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o640", 0, gid)
+    assert load_calibration(path) == CAL
+
+
+@needs_root
+def test_rewriting_keeps_mode_owner_and_group(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.toml"  # in a root:root directory
+    save_calibration(CAL, path)
+    uid, gid = 1, _group("daemon")  # someone chose this owner and group: it stays theirs
+    os.chown(path, uid, gid)
+    os.chmod(path, 0o644)
+    backup = save_calibration(CAL.with_axis("pan", centre_us=1490.0), path)
+    st = path.stat()
+    assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o644", uid, gid)
+    assert backup is not None and load_calibration(backup) == CAL
+    os.chmod(path, 0o640)
+    os.chown(path, 0, gid)
+    save_calibration(CAL, path)
+    st = path.stat()
+    assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o640", 0, gid)

@@ -26,6 +26,10 @@ class Recorder:
 
     def __call__(self, cmd: Sequence[str]) -> None:
         self.commands.append(list(cmd))
+        if cmd[0] in ("useradd", "groupadd") and "--prefix" in cmd:  # what they would write
+            group = Path(cmd[list(cmd).index("--prefix") + 1]) / "etc" / "group"
+            with group.open("a") as f:
+                f.write(f"{cmd[-1]}:x:{990 - len(self.commands)}:\n")
 
     def names(self) -> list[str]:
         return [c[0] for c in self.commands]
@@ -70,6 +74,9 @@ def test_fresh_install(root: Path) -> None:
     unit = root / "etc/systemd/system/coachcam.service"
     assert unit.read_text() == UNIT.read_text()
     assert oct(unit.stat().st_mode & 0o777) == "0o644"
+
+    etc = (root / "etc/coachcam").stat()  # calibrate gives new files this group (0640)
+    assert (oct(etc.st_mode & 0o777), etc.st_gid) == ("0o755", 990 - 2)
 
     key = root / "etc/coachcam/stream-key"
     assert key.read_text() == ""

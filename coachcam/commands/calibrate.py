@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from motor.calibration import Calibration
 
 log = logging.getLogger(__name__)
+
+# The user systemd runs the daemon as (systemd/coachcam.service); it must be able to read the file.
+SERVICE_USER = "coachcam"
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -115,7 +119,12 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Calibration, Any]:
 
 
 def _save(args: argparse.Namespace, cal: Calibration, path: Any) -> None:
-    from motor.calibration import render_calibration, save_calibration
+    from motor.calibration import (
+        describe_access,
+        readable_by,
+        render_calibration,
+        save_calibration,
+    )
 
     if args.dry_run:
         print(render_calibration(cal), end="")
@@ -123,6 +132,13 @@ def _save(args: argparse.Namespace, cal: Calibration, path: Any) -> None:
         return
     backup = save_calibration(cal, path)
     print(f"calibration written to {path}" + (f" (previous kept as {backup})" if backup else ""))
+    if readable_by(path, SERVICE_USER) is False:
+        print(
+            f"warning: the service's user {SERVICE_USER} cannot read {path} "
+            f"({describe_access(path)}): `sudo coachcam install` gives /etc/coachcam the group "
+            f"{SERVICE_USER}, or `sudo chgrp {SERVICE_USER} {path} && sudo chmod 0640 {path}`",
+            file=sys.stderr,
+        )
 
 
 @contextlib.contextmanager

@@ -220,6 +220,7 @@ class Installer:
         return [
             self.plan_venv(),
             *self.plan_user(),
+            self.plan_etc(),
             *self.plan_config(),
             self.plan_calibration(),
             self.plan_model(),
@@ -299,12 +300,28 @@ class Installer:
             )
         return steps
 
+    def plan_etc(self) -> Step:
+        """/etc/coachcam is root:coachcam: `coachcam calibrate` gives a new calibration file its
+        directory's group (mode 0640), so the service can read what root calibrated."""
+        etc = self.p(ETC)
+
+        def make() -> None:
+            fields = names_in(self.p(Path("/etc/group"))).get(USER)
+            if not fields or len(fields) < 3 or not fields[2].isdigit():
+                raise CoachcamError(f"group {USER} not found in {self.p(Path('/etc/group'))}")
+            etc.mkdir(mode=0o755, parents=True, exist_ok=True)
+            if etc.stat().st_gid != int(fields[2]):
+                os.chown(etc, -1, int(fields[2]))
+
+        return Step(f"directory {ETC}: group {USER} (it may read the calibration file)", make)
+
     def plan_calibration(self) -> Step:
         cal = self.p(CALIBRATION)
         if not cal.exists():
             return Step(
                 f"calibration {CALIBRATION}: not yet; run "
-                f"`sudo coachcam calibrate --config {CONFIG}` before following anyone"
+                f"`sudo coachcam calibrate axis --axis pan --guided --config {CONFIG}`, "
+                "then --axis tilt, before following anyone"
             )
 
         def check() -> None:
