@@ -74,7 +74,8 @@ class CameraCalibration(Section):
 
 
 class ControlCalibration(Section):
-    """Auto-tuned gains, in ``[motor.control]``'s terms; unset ones keep the config's values."""
+    """Auto-tuned gains, in ``[motor.control]``'s terms. ``calibrate autotune`` writes all four
+    (a file with some of them is cut off: an error); no section keeps the config's values."""
 
     kp: float | None = Field(None, ge=0.0, le=50.0)
     max_speed_deg_s: float | None = Field(None, gt=0.0, le=600.0)
@@ -83,19 +84,28 @@ class ControlCalibration(Section):
 
 
 class Calibration(Section):
+    """One robot's calibration. An axis that is ``None`` was never calibrated: the simulator runs
+    it on the nominal mapping (and says so), real servos refuse to run (``motor.drivers``)."""
+
     version: int = Field(1, ge=1, le=1)
-    pan: AxisCalibration = AxisCalibration()  # type: ignore[call-arg]
-    tilt: AxisCalibration = AxisCalibration()  # type: ignore[call-arg]
+    pan: AxisCalibration | None = None
+    tilt: AxisCalibration | None = None
     camera: CameraCalibration = CameraCalibration()  # type: ignore[call-arg]
     control: ControlCalibration = ControlCalibration()  # type: ignore[call-arg]
 
     def axis(self, name: str) -> AxisCalibration:
-        return self.pan if name == "pan" else self.tilt
+        """The axis's calibration, or the nominal one to start calibrating from."""
+        cal = self.pan if name == "pan" else self.tilt
+        return cal if cal is not None else AxisCalibration()  # type: ignore[call-arg]
+
+    def uncalibrated(self) -> list[str]:
+        return [name for name in ("pan", "tilt") if getattr(self, name) is None]
 
     def with_axis(self, name: str, **changes: Any) -> Calibration:
-        """A copy with some of one axis's fields changed (validated)."""
+        """A copy with some of one axis's fields changed (validated); an uncalibrated axis
+        starts from the nominal values."""
         data = self.model_dump()
-        data[name].update(changes)
+        data[name] = {**self.axis(name).model_dump(), **changes}
         return parse_calibration(data, "calibration")
 
 
@@ -200,13 +210,58 @@ def calibration_path(motor: MotorConfig, override: str | None = None) -> Path:
     return default_calibration_path()
 
 
+# Every key `coachcam calibrate` writes is required when the section is there at all, so a
+# cut-off file is an error and never a nominal value (a direction of -1 must not become +1).
+_AXIS_KEYS = tuple(AxisCalibration.model_fields)
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "pan": _AXIS_KEYS,
+    "tilt": _AXIS_KEYS,
+    "control": tuple(ControlCalibration.model_fields),  # autotune writes all four
+    "camera": ("px_per_deg", "hfov_deg", "width"),  # fov of pan; tilt_px_per_deg is its own
+}
+_RERUN = {
+    "pan": "coachcam calibrate axis --axis pan",
+    "tilt": "coachcam calibrate axis --axis tilt",
+    "control": "coachcam calibrate autotune",
+    "camera": "coachcam calibrate fov",
+}
+# Sections that may be written empty (files from before they were optional have `[camera]`).
+_MAY_BE_EMPTY = ("control", "camera")
+
+
+def _missing_key(data: dict[str, Any]) -> tuple[str, str] | None:
+    """The first key a complete file would have and this one lacks, and what re-writes it."""
+    if "version" not in data:
+        return "version", "coachcam calibrate axis|fov|autotune"
+    for section, keys in _REQUIRED.items():
+        part = data.get(section)
+        if not isinstance(part, dict):
+            continue  # absent (not calibrated) or not a table: the model says what is wrong
+        present = [k for k in keys if part.get(k) is not None]
+        if section in _MAY_BE_EMPTY and not present:
+            continue
+        for k in keys:
+            if part.get(k) is None:
+                return f"{section}.{k}", _RERUN[section]
+    return None
+
+
 def parse_calibration(data: dict[str, Any], source: str) -> Calibration:
+    """Validate (a wrong value or an unknown key first), then insist the file is complete."""
     try:
-        return Calibration.model_validate(data)
+        cal = Calibration.model_validate(data)
     except ValidationError as exc:
         from coachcam.config import format_validation_error
 
         raise CalibrationError(format_validation_error(exc, source, Calibration, data)) from None
+    missing = _missing_key(data)
+    if missing is not None:
+        key, rerun = missing
+        raise CalibrationError(
+            f"{source}: {key} is missing (every key the calibration writes is required; an "
+            f"empty or cut-off file?): re-run `{rerun} --config ...`"
+        )
+    return cal
 
 
 def load_calibration(path: Path, missing_ok: bool = True) -> Calibration | None:
@@ -215,8 +270,7 @@ def load_calibration(path: Path, missing_ok: bool = True) -> Calibration | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if missing_ok:
-            log.warning("no calibration file at %s: using the nominal servo mapping", path)
-            return None
+            return None  # not calibrated yet: the caller says what that means for it
         raise CalibrationError(
             f"calibration file not found: {path} (run `coachcam calibrate`)"
         ) from None
@@ -255,6 +309,8 @@ def render_calibration(cal: Calibration) -> str:
     ]
     for section in ("pan", "tilt", "camera", "control"):
         model = getattr(cal, section)
+        if model is None or all(v is None for v in model.model_dump().values()):
+            continue  # not calibrated / not measured: no section, never nominal values
         out.append(f"\n[{section}]")
         for key, value in model.model_dump().items():
             if value is None:

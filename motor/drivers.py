@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from coachcam.clock import Clock
-from coachcam.errors import ConfigError
+from coachcam.errors import CalibrationError, ConfigError
 from motor.calibration import (
     Calibration,
     apply_calibration,
@@ -26,20 +26,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load_for(
-    cfg: Config, override: str | None = None, missing_ok: bool = True
-) -> Calibration | None:
-    """The calibration named by ``--calibration`` or ``[motor] calibration_file``, if any."""
-    return load_calibration(calibration_path(cfg.motor, override), missing_ok=missing_ok)
+def load_for(cfg: Config, override: str | None = None) -> Calibration | None:
+    """The calibration named by ``--calibration`` (it must exist: a typo is an error) or by
+    ``[motor] calibration_file`` / the default place (missing there = not calibrated yet)."""
+    return load_calibration(calibration_path(cfg.motor, override), missing_ok=not override)
 
 
 def calibrated(cfg: Config, override: str | None = None) -> tuple[Config, Calibration | None]:
     """The config with this robot's calibration applied (limits, gains, FOV), and the calibration.
 
     What the daemon wants: ``cfg, cal = calibrated(cfg)``, then ``make_head(cfg, clock, cal)``
-    and the controller from ``cfg.motor.control``.
+    and the controller from ``cfg.motor.control``. An axis never calibrated: the simulator runs
+    it on the nominal mapping and logs that; real servos refuse to run (its direction and limits
+    are unknown, and a reversed servo would drive the head away from the teacher).
     """
+    path = calibration_path(cfg.motor, override)
     cal = load_for(cfg, override)
+    missing = ["pan", "tilt"] if cal is None else cal.uncalibrated()
+    if missing:
+        first = missing[0]
+        what = (
+            f"not calibrated yet (no file at {path})"
+            if cal is None
+            else f"{path}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            "not calibrated"
+        )
+        if cfg.motor.driver != "sim":
+            raise CalibrationError(
+                f"{what}: the {cfg.motor.driver} servos run only calibrated; run "
+                f"`sudo coachcam calibrate axis --axis {first} --guided --config ...` "
+                "for each axis"
+            )
+        log.warning("%s: the simulated servos use the nominal mapping there", what)
     return apply_calibration(cfg, cal), cal
 
 
@@ -94,4 +112,7 @@ def make_head(
     """A ``PanTiltHead`` over the configured driver, with the calibrated limits."""
     eff = apply_calibration(cfg, calibration).motor
     backend = make_backend(cfg, clock, calibration, **kw)
-    return PanTiltHead(backend, eff.pan, eff.tilt, clock, park_speed_deg_s=eff.park_speed_deg_s)
+    return PanTiltHead(
+        backend, eff.pan, eff.tilt, clock, park_speed_deg_s=eff.park_speed_deg_s,
+        max_speed_deg_s=eff.control.max_speed_deg_s,
+    )  # fmt: skip

@@ -124,9 +124,22 @@ def test_autotune_refuses_a_driver_without_read_back() -> None:
 
 
 def test_check_on_simulated_servos(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["check", "--calibration", str(tmp_path / "none.toml")]) == 0
+    from motor.calibration import save_calibration
+
+    path = tmp_path / "cal.toml"
+    save_calibration(Calibration().with_axis("pan", centre_us=1500.0), path)
+    assert main(["check", "--calibration", str(path)]) == 0
     out = capsys.readouterr().out
     assert "pan: moved 3 deg right" in out and "All good." in out
+    assert "tilt not calibrated" in out
+
+
+def test_check_with_a_mistyped_calibration_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    typo = tmp_path / "none.toml"
+    assert main(["check", "--calibration", str(typo)]) == 2
+    assert f"calibration file not found: {typo}" in capsys.readouterr().err
 
 
 def _session(answers: list[str]) -> tuple[GuidedSession, object, list[str]]:

@@ -198,3 +198,130 @@ def test_rewriting_keeps_mode_owner_and_group(tmp_path: Path) -> None:
     save_calibration(CAL, path)
     st = path.stat()
     assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o640", 0, gid)
+
+
+# -- a calibration file is complete (issue 9, item 9) ---------------------------------------------
+
+AXIS_TEXT = (
+    "[pan]\ncentre_us = 1512.0\nus_per_deg = 10.0\ndirection = -1\n"
+    "min_deg = -70.0\nmax_deg = 75.0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "rerun"),
+    [
+        ("", "version", "coachcam calibrate"),
+        ("# coachcam calibration\n", "version", "coachcam calibrate"),
+        # cut off inside [pan]: the direction (-1) must not become +1
+        ("version = 1\n" + AXIS_TEXT.split("direction")[0], "pan.direction", "--axis pan"),
+        ("version = 1\n[tilt]\n", "tilt.centre_us", "--axis tilt"),
+        ("version = 1\n[control]\nkp = 2.0\n", "control.max_speed_deg_s", "autotune"),
+        ("version = 1\n[camera]\npx_per_deg = 17.2\n", "camera.hfov_deg", "fov"),
+    ],
+)
+def test_a_cut_off_file_is_an_error_naming_the_missing_key(
+    tmp_path: Path, text: str, key: str, rerun: str
+) -> None:
+    path = tmp_path / "calibration.toml"
+    path.write_text(text)
+    with pytest.raises(CalibrationError) as info:
+        load_calibration(path)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg and f"{key} is missing" in msg and rerun in msg
+
+
+def test_every_file_the_calibration_writes_loads_whole(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.toml"
+    measured = Calibration(  # type: ignore[call-arg]
+        pan=CAL.pan,
+        tilt=CAL.tilt,
+        camera={"px_per_deg": 17.2, "hfov_deg": 66.0, "width": 1280},  # type: ignore[arg-type]
+        control=ControlCalibration(  # type: ignore[call-arg]
+            kp=4.0, max_speed_deg_s=81.0, max_accel_deg_s2=380.0, actuation_latency_ms=15.0
+        ),
+    )
+    save_calibration(measured, path)
+    lines = path.read_text().splitlines(keepends=True)
+    keys = [i for i, line in enumerate(lines) if "=" in line and not line.startswith("#")]
+    assert len(keys) == 1 + 5 + 5 + 3 + 4
+    assert load_calibration(path) == measured
+    for i in keys:  # drop any one key the calibration wrote: an error, never a default
+        path.write_text("".join(lines[:i] + lines[i + 1 :]))
+        with pytest.raises(CalibrationError, match="is missing"):
+            load_calibration(path)
+
+
+def test_only_which_axes_are_calibrated_may_be_partial(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.toml"
+    path.write_text("version = 1\n" + AXIS_TEXT)
+    cal = load_calibration(path)
+    assert cal is not None and cal.pan == CAL.pan and cal.tilt is None
+    save_calibration(cal, path)  # written back as it was: no nominal tilt appears
+    assert "[tilt]" not in path.read_text()
+    # files written before sections were optional: empty [camera] and [control] still load
+    path.write_text("version = 1\n" + AXIS_TEXT + "\n[camera]\n\n[control]\n")
+    assert load_calibration(path) == cal
+
+
+def _cfg(tmp_path: Path, driver: str = "sim") -> Config:
+    from coachcam.config import load_config
+
+    return load_config(
+        overrides={
+            "motor.driver": driver,
+            "motor.calibration_file": str(tmp_path / "calibration.toml"),
+        }
+    )
+
+
+def test_a_mistyped_calibration_path_is_an_error(tmp_path: Path) -> None:
+    from motor.drivers import calibrated
+
+    typo = tmp_path / "calibraton.toml"
+    with pytest.raises(CalibrationError, match=rf"not found: {typo}"):
+        calibrated(_cfg(tmp_path), str(typo))
+
+
+def test_not_calibrated_yet_runs_the_simulator_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from motor.drivers import calibrated
+
+    cfg = _cfg(tmp_path)
+    assert calibrated(cfg) == (cfg, None)
+    assert "not calibrated yet" in caplog.text and str(tmp_path / "calibration.toml") in caplog.text
+    (tmp_path / "calibration.toml").write_text("version = 1\n" + AXIS_TEXT)
+    caplog.clear()
+    _, cal = calibrated(cfg)
+    assert cal is not None and cal.pan == CAL.pan
+    assert "tilt is not calibrated" in caplog.text
+
+
+@pytest.mark.parametrize("driver", ["gpio", "serial"])
+def test_real_servos_refuse_to_run_uncalibrated(tmp_path: Path, driver: str) -> None:
+    from motor.drivers import calibrated
+
+    cfg = _cfg(tmp_path, driver)
+    path = tmp_path / "calibration.toml"
+    with pytest.raises(CalibrationError) as info:
+        calibrated(cfg)
+    msg = str(info.value)
+    assert str(path) in msg and "not calibrated yet" in msg and "calibrate axis --axis pan" in msg
+    path.write_text("version = 1\n" + AXIS_TEXT)  # half calibrated
+    with pytest.raises(CalibrationError, match=r"tilt is not calibrated.*--axis tilt"):
+        calibrated(cfg)
+    save_calibration(CAL, path)
+    assert calibrated(cfg)[1] == CAL
+
+
+def test_run_with_a_mistyped_calibration_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coachcam.cli import main
+
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
+    typo = tmp_path / "calibraton.toml"
+    assert main(["run", "--seconds", "1", "--calibration", str(typo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(typo) in err and "Traceback" not in err

@@ -22,7 +22,7 @@ import pytest
 from stream_helpers import Nginx, decode_indices
 
 from coachcam.clock import MonotonicClock
-from motor.calibration import axis_maps
+from motor.calibration import AxisCalibration, Calibration, axis_maps, save_calibration
 from motor.config import MotorConfig
 from motor.emulator import MaestroEmulator, PtyMaestro
 
@@ -240,7 +240,11 @@ def plug(link: Path, served: list[PtyMaestro]) -> PtyMaestro:
 
 
 def serial_config(link: Path) -> str:
-    return f'[motor]\ndriver = "serial"\n[motor.serial]\nport = "{link}"\n'
+    # Real servos run only calibrated: the nominal mapping, written as this robot's calibration.
+    cal = link.parent / "calibration.toml"
+    save_calibration(Calibration(pan=AxisCalibration(), tilt=AxisCalibration()), cal)  # type: ignore[call-arg]
+    motor = f'[motor]\ndriver = "serial"\ncalibration_file = "{cal}"\n'
+    return motor + f'[motor.serial]\nport = "{link}"\n'
 
 
 def home_qus() -> tuple[int, int]:

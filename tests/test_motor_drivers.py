@@ -66,7 +66,10 @@ def test_calibrated_applies_the_file(tmp_path: Path) -> None:
     from motor.drivers import calibrated
 
     path = tmp_path / "cal.toml"
-    save_calibration(CAL.model_copy(update={"control": ControlCalibration(kp=2.0)}), path)
+    tuned = ControlCalibration(  # type: ignore[call-arg]
+        kp=2.0, max_speed_deg_s=80.0, max_accel_deg_s2=400.0, actuation_latency_ms=15.0
+    )  # all four, as autotune writes them
+    save_calibration(CAL.model_copy(update={"control": tuned}), path)
     cfg, cal = calibrated(load_config(), str(path))
     assert cal is not None and cfg.motor.control.kp == 2.0
     assert (cfg.motor.pan.min_deg, cfg.motor.pan.max_deg) == (-70.0, 75.0)

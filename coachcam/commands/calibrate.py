@@ -183,8 +183,10 @@ def _show(args: argparse.Namespace) -> int:
     from motor.calibration import render_calibration
 
     _cfg, cal, path = _setup(args)
-    exists = path.exists()
-    print(f"# {path}" + ("" if exists else " (not written yet: these are the nominal values)"))
+    todo = cal.uncalibrated()
+    print(f"# {path}" + ("" if path.exists() else " (not written yet)"))
+    if todo:
+        print(f"# not calibrated: {', '.join(todo)} (`coachcam calibrate axis --axis {todo[0]}`)")
     print(render_calibration(cal), end="")
     return 0
 

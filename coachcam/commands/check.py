@@ -42,10 +42,12 @@ def _check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     cfg = load_config(getattr(args, "config", None))
     path = calibration_path(cfg.motor, args.calibration)
-    cal = load_calibration(path, missing_ok=True)
+    cal = load_calibration(path, missing_ok=not args.calibration)  # a typo'd path: an error
     sim = cfg.motor.driver == "sim"
     say(f"Servo driver: {_describe(cfg)}")
-    say(f"Calibration: {path}" if cal else f"Calibration: none at {path} (nominal mapping)")
+    todo = ", ".join(cal.uncalibrated()) if cal else ""
+    say(f"Calibration: none at {path} (nominal mapping)" if not cal else f"Calibration: {path}"
+        + (f" ({todo} not calibrated: nominal mapping)" if todo else ""))  # fmt: skip
     clock: Any = FakeClock() if sim else MonotonicClock()
     try:
         head = make_head(cfg, clock, cal)
