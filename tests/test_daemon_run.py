@@ -187,4 +187,5 @@ def test_retarget_without_a_daemon_is_one_clear_line(tmp_path: Path) -> None:
         text=True,
         timeout=30,
     )
-    assert r.returncode == 1 and "no daemon listening" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "the daemon is not running" in r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr

@@ -16,15 +16,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "who", help="a track id, or 'centre' for the person nearest the picture's centre"
     )
     p.add_argument(
-        "--socket", type=Path, help="the daemon's control socket (default: beside its state file)"
+        "--socket",
+        type=Path,
+        help="the daemon's control socket (default: the running daemon's, as `coachcam status`"
+        " finds it: /run/coachcam/control.sock on the robot)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from coachcam.control import default_socket, send
+    from coachcam.control import send
     from coachcam.errors import ConfigError
-    from coachcam.health import default_state_file
+    from coachcam.instance import find_running
 
     who = args.who.strip().lower()
     if who in ("centre", "center"):
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         request = {"retarget": int(who)}
     else:
         raise ConfigError(f"retarget {args.who!r}: give a track id (a number) or 'centre'")
-    path = args.socket or default_socket(default_state_file())
+    path = args.socket or find_running().socket
     reply = send(path, request)
     print(reply)
     return 1 if reply.startswith("error") else 0
