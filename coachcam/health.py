@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from coachcam.clock import Clock, MonotonicClock
+from coachcam.instance import ROBOT_RUNTIME_DIR, STATE_FILE_NAME, candidates, own_runtime_dir
 
 log = logging.getLogger(__name__)
 
-STATE_FILE_NAME = "status.json"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: people are fields (Person), not text; an optional ``stream`` dict
 # Where the unit's RuntimeDirectory=coachcam puts the state file on the robot.
-ROBOT_STATE_FILE = Path("/run/coachcam") / STATE_FILE_NAME
+ROBOT_STATE_FILE = ROBOT_RUNTIME_DIR / STATE_FILE_NAME
 
 
 def _socket_address(value: str) -> str | None:
@@ -165,25 +165,14 @@ def _one_line(text: str) -> str:
 
 
 def default_state_file(env: Mapping[str, str] | None = None) -> Path:
-    """Where the daemon writes its state: the unit's ``$RUNTIME_DIRECTORY`` (tmpfs: rewriting it
-    every second wears no SD card, and it vanishes when the service stops), else
-    ``$STATE_DIRECTORY``, else the user's state directory (``coachcam sim`` on a laptop)."""
-    env = os.environ if env is None else env
-    for var in ("RUNTIME_DIRECTORY", "STATE_DIRECTORY"):
-        value = env.get(var, "")
-        if value:
-            # systemd joins several directories with ':'; ours is the first.
-            return Path(value.split(":")[0]) / STATE_FILE_NAME
-    from platformdirs import user_state_dir
-
-    return Path(user_state_dir("coachcam")) / STATE_FILE_NAME
+    """Where the daemon writes its state: in its runtime directory (``coachcam.instance``:
+    ``$RUNTIME_DIRECTORY`` on the robot, tmpfs, so rewriting it every second wears no SD card)."""
+    return own_runtime_dir(env).state_file
 
 
 def state_file_candidates(env: Mapping[str, str] | None = None) -> list[Path]:
-    """Where ``coachcam status`` looks, in order: the daemon's own choice in this environment,
-    then the robot's (the admin's shell has no ``$RUNTIME_DIRECTORY``)."""
-    first = default_state_file(env)
-    return [first] if first == ROBOT_STATE_FILE else [ROBOT_STATE_FILE, first]
+    """Where ``coachcam status`` looks, in order (``coachcam.instance.candidates``)."""
+    return [d.state_file for d in candidates(env)]
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -194,12 +183,36 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
             f.write("\n")
-        os.chmod(tmp, 0o644)  # readable by `coachcam status` run by another user
+        # `coachcam status` by root or a member of the service's group (not by everyone: the
+        # people in view are no one else's business).
+        os.chmod(tmp, 0o640)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@dataclass(frozen=True)
+class Person:
+    """One tracked person, as ``coachcam status`` shows them and ``retarget`` names them."""
+
+    id: int
+    teacher: bool  # the one being followed
+    pan_deg: float  # bearing from straight ahead
+    tilt_deg: float
+    posture: str  # "standing", "seated" or "unknown"
+    seen_s_ago: float  # >= 0
+
+    @classmethod
+    def at(
+        cls, id: int, teacher: bool, pan: float, tilt: float, posture: str, seen: float
+    ) -> Person:
+        """Rounded for the state file; ``seen`` clamped at 0 (a capture timestamp a little
+        after the loop's clock reading is not the future) and never -0.0."""
+        return cls(
+            id, teacher, round(pan, 2), round(tilt, 2), posture, round(max(seen, 0.0), 2) + 0.0
+        )
 
 
 @dataclass(frozen=True)
@@ -211,7 +224,10 @@ class Health:
     streaming: bool = False
     segments_pending: int = 0
     servo_ok: bool = True
-    people: tuple[str, ...] = ()  # one line per tracked person, for `coachcam status`/retarget
+    people: tuple[Person, ...] = ()  # for `coachcam status` and `coachcam retarget`
+    # The stream's own report (stream/ fills it: connected / refused / unreachable / recording
+    # failing, seconds since the server confirmed data...); `coachcam status` shows every key.
+    stream: Mapping[str, Any] | None = None
 
     def line(self) -> str:
         """One line for ``STATUS=`` and ``coachcam status``."""

@@ -31,7 +31,7 @@ from coachcam.daemon import (
 from coachcam.errors import CameraError, ConfigError, ServoError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
-from coachcam.health import Health, HealthReporter
+from coachcam.health import Health, HealthReporter, Person
 from coachcam.memory import HeapTrimmer
 from motor.servo import PanTiltHead, ServoBackend
 from tracker.tracker import Tracker
@@ -228,18 +228,17 @@ def handle_request(robot: Robot, request: dict[str, Any]) -> str:
     raise ValueError(f"retarget: expected a track id or 'centre', not {who!r}")
 
 
-def people_lines(tracker: Tracker, now: float) -> tuple[str, ...]:
-    lines = []
+def people(tracker: Tracker, now: float) -> tuple[Person, ...]:
+    """The confirmed tracks as fields for the state file (``coachcam status`` renders them)."""
+    out = []
     for tr in sorted(tracker.tracks.values(), key=lambda t: t.id):
         if tr.hits < tracker.cfg.confirm_hits:
             continue
-        posture = "standing" if tr.standing else "seated" if tr.posture_known else "posture unknown"
-        seen = now - tr.t_updated
-        who = " <- following" if tr.id == tracker.teacher_id else ""
-        lines.append(
-            f"track {tr.id}: {posture}, pan {tr.filt.x[0]:+.1f} deg, seen {seen:.1f} s ago{who}"
-        )
-    return tuple(lines[:12])
+        posture = "standing" if tr.standing else "seated" if tr.posture_known else "unknown"
+        pan, tilt = (float(v) for v in tr.filt.x[:2])
+        is_teacher = tr.id == tracker.teacher_id
+        out.append(Person.at(tr.id, is_teacher, pan, tilt, posture, now - tr.t_updated))
+    return tuple(out[:12])
 
 
 def _run(
@@ -307,7 +306,7 @@ def _run(
                 robot.streamer is not None,
                 _pending(robot.streamer),
                 loop.servo_fault is None,
-                people_lines(robot.tracker, now),
+                people(robot.tracker, clock.now()),  # after the step: not before its updates
             )
         )
 

@@ -223,7 +223,7 @@ def test_state_file_is_written_atomically_and_throttled(listener: Listener, tmp_
     assert state["servo_ok"] is True
     assert state["ready"] is True and state["flowing"] is True
     assert state["status"] == "following teacher, 10.0 fps, streaming, 0 segments pending"
-    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert oct(path.stat().st_mode & 0o777) == "0o640"
     assert [p.name for p in path.parent.iterdir()] == ["status.json"]  # no temp files left
 
 

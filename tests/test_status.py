@@ -6,17 +6,29 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from coachcam import instance
 from coachcam.cli import main
 from coachcam.clock import FakeClock
 from coachcam.commands import status
-from coachcam.health import Health, HealthReporter
+from coachcam.health import Health, HealthReporter, Person
+
+TEACHER = Person(3, True, -12.04, 4.0, "standing", 0.0)
+STUDENT = Person(7, False, 30.0, -2.0, "seated", 1.25)
 
 
 def write_state(
-    path: Path, *, age: float = 0.0, ready: bool = True, flowing: bool = True, stop: bool = False
+    path: Path,
+    *,
+    age: float = 0.0,
+    ready: bool = True,
+    flowing: bool = True,
+    stop: bool = False,
+    people: tuple[Person, ...] = (TEACHER, STUDENT),
+    stream: dict[str, object] | None = None,
 ) -> None:
     clock = FakeClock(1000.0)
     r = HealthReporter(
@@ -28,7 +40,7 @@ def write_state(
         r.frame_done()
         r.control_done()
     clock.advance(1.0)
-    r.update(Health("following teacher", 29.84, True, 2, True))
+    r.update(Health("following teacher", 29.84, True, 2, True, people, stream))
     if stop:
         r.stopping()
 
@@ -54,7 +66,7 @@ def test_json(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_state(state_file)
     assert main(["status", "--json", "--state-file", str(state_file)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["state"] == "following teacher"
+    assert data["state"] == "running" and data["doing"] == "following teacher"
     assert data["segments_pending"] == 2
     assert data["state_file"] == str(state_file)
     assert 0 <= data["age_s"] < 5
@@ -64,10 +76,10 @@ def test_stalled_and_starting_are_said(
     state_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_state(state_file, flowing=False)
-    assert main(["status", "--state-file", str(state_file)]) == 0
+    assert main(["status", "--state-file", str(state_file)]) == 3
     assert "STALLED" in capsys.readouterr().out
     write_state(state_file, ready=False)
-    assert main(["status", "--state-file", str(state_file)]) == 0
+    assert main(["status", "--state-file", str(state_file)]) == 3
     assert "starting up" in capsys.readouterr().out
 
 
@@ -87,16 +99,20 @@ def test_missing_file(state_file: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_default_locations_are_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(status, "state_file_candidates", lambda: [tmp_path / "a", tmp_path / "b"])
+    monkeypatch.setattr(instance, "ROBOT_RUNTIME_DIR", tmp_path / "a")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    user = tmp_path / "state" / "coachcam" / "status.json"
     assert main(["status"]) == 1
-    assert f"{tmp_path / 'a'} or {tmp_path / 'b'}" in one_error_line(capsys)
-    write_state(tmp_path / "b")
+    assert f"{tmp_path / 'a' / 'status.json'} or {user}" in one_error_line(capsys)
+    write_state(user)
     assert main(["status"]) == 0
 
 
 def test_stale(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_state(state_file, age=30.0)
-    assert main(["status", "--state-file", str(state_file)]) == 1
+    assert main(["status", "--state-file", str(state_file)]) == 3
     line = one_error_line(capsys)
     assert "stale: last update 3" in line and "still there" in line
     assert main(["status", "--state-file", str(state_file), "--max-age", "60"]) == 0
@@ -135,3 +151,78 @@ def test_pid_alive() -> None:
 )
 def test_duration(seconds: float, words: str) -> None:
     assert status.duration(seconds) == words
+
+
+def run_json(state_file: Path, capsys: pytest.CaptureFixture[str], code: int) -> dict[str, Any]:
+    assert main(["status", "--json", "--state-file", str(state_file)]) == code
+    out = capsys.readouterr().out
+    return dict(json.loads(out))
+
+
+def test_json_says_down_when_there_is_no_daemon(
+    state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = run_json(state_file, capsys, 1)
+    assert data["state"] == "down" and data["healthy"] is False
+    assert "no state file" in data["reason"]
+    write_state(state_file, stop=True)
+    assert run_json(state_file, capsys, 1)["state"] == "stopped"
+
+
+def test_json_exit_codes_match_the_plain_form(
+    state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_state(state_file, flowing=False)
+    data = run_json(state_file, capsys, 3)
+    assert data["state"] == "stalled" and data["healthy"] is False
+    assert data["doing"] == "following teacher"
+    write_state(state_file, ready=False)
+    assert run_json(state_file, capsys, 3)["state"] == "starting"
+    write_state(state_file, age=30.0)
+    assert run_json(state_file, capsys, 3)["state"] == "stale"
+    write_state(state_file)
+    data = run_json(state_file, capsys, 0)
+    assert data["state"] == "running" and data["healthy"] is True
+
+
+def test_json_people_are_fields(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_state(state_file)
+    people = run_json(state_file, capsys, 0)["people"]
+    assert people[0] == {
+        "id": 3,
+        "teacher": True,
+        "pan_deg": -12.04,
+        "tilt_deg": 4.0,
+        "posture": "standing",
+        "seen_s_ago": 0.0,
+    }
+    assert people[1]["id"] == 7 and people[1]["teacher"] is False
+
+
+def test_plain_people_render_from_the_fields(
+    state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_state(state_file)
+    assert main(["status", "--state-file", str(state_file)]) == 0
+    out = capsys.readouterr().out
+    assert "    track 3: standing, pan -12.0 deg, seen just now <- following\n" in out
+    assert "    track 7: seated, pan +30.0 deg, seen 1.2 s ago\n" in out or out.endswith(
+        "    track 7: seated, pan +30.0 deg, seen 1.2 s ago\n"
+    )
+
+
+@pytest.mark.parametrize("seen", [-0.0, -0.04, -3.0, 0.0, 0.01])
+def test_seen_is_never_negative(seen: float) -> None:
+    line = status.person_line(
+        {"id": 1, "teacher": False, "pan_deg": 0.0, "posture": "seated", "seen_s_ago": seen}
+    )
+    assert "-0" not in line and "seen just now" in line, line
+
+
+def test_stream_dict_is_one_line(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_state(state_file, stream={"state": "refused", "reason": "bad key\n\x1b[2J"})
+    assert main(["status", "--state-file", str(state_file)]) == 0
+    out = capsys.readouterr().out
+    line = next(li for li in out.splitlines() if li.startswith("  stream:"))
+    assert "refused" in line and "bad key" in line and "\x1b" not in out
+    assert "2 recorded segments to send" in line
