@@ -32,3 +32,11 @@ def _restore_logging():
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Off the robot, ``run``/``check``/``calibrate`` hold their one-instance lock in the user's
+    state directory (coachcam/instance.py): each test gets its own, so two test runs at once
+    never refuse each other."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -226,3 +230,31 @@ def test_stream_dict_is_one_line(state_file: Path, capsys: pytest.CaptureFixture
     line = next(li for li in out.splitlines() if li.startswith("  stream:"))
     assert "refused" in line and "bad key" in line and "\x1b" not in out
     assert "2 recorded segments to send" in line
+
+
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_a_user_outside_the_group_is_refused_in_one_line(form: list[str]) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    run = Path(tempfile.mkdtemp(prefix="coachcam-test-", dir="/dev/shm"))
+    try:
+        write_state(run / "status.json")
+        run.chmod(0o750)  # RuntimeDirectoryMode=0750, root:root here
+        r = subprocess.run(
+            [*as_nobody, sys.executable, "-m", "coachcam.cli", "status", *form],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[1],
+            env=dict(os.environ, RUNTIME_DIRECTORY=str(run), HOME="/nonexistent"),
+        )
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+    assert r.returncode == 1, r.stderr
+    want = f"permission denied on {run / 'status.json'}: run as root or as a member of group"
+    if form:
+        data = json.loads(r.stdout)
+        assert data["state"] == "unknown" and want in data["reason"] and r.stderr == ""
+    else:
+        assert r.stderr.startswith(f"coachcam: error: {want}") and len(r.stderr.splitlines()) == 1
