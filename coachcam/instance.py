@@ -188,6 +188,12 @@ def one_instance(what: str, where: RuntimeDir | None = None) -> Iterator[Path]:
             ) from None
         if writable:
             with contextlib.suppress(OSError):
+                dir_st, st = d.path.stat(), os.fstat(fd)
+                if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (dir_st.st_uid, dir_st.st_gid):
+                    # `sudo coachcam check` made it: the service (the directory's owner) must
+                    # still be able to open it when systemd starts it next.
+                    os.fchown(fd, dir_st.st_uid, dir_st.st_gid)
+            with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
         log.debug("holding %s", path)

@@ -91,3 +91,15 @@ def test_check_and_calibrate_refuse_beside_a_daemon(
 
 def test_lock_dir_is_the_daemons_under_systemd() -> None:
     assert instance.lock_dir({"RUNTIME_DIRECTORY": "/run/x"}) == RuntimeDir(Path("/run/x"))
+
+
+def test_a_lock_file_root_makes_belongs_to_the_directorys_owner(tmp_path: Path) -> None:
+    """`sudo coachcam check` before the service starts: the service user must open it later."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chown(run, 65534, 65534)
+    with one_instance("check", RuntimeDir(run)) as path:
+        st = path.stat()
+        assert (st.st_uid, st.st_gid) == (65534, 65534) and st.st_mode & 0o777 == 0o640
