@@ -150,6 +150,8 @@ class Step:
     aim: Aim
     command: tuple[float, float]
     latencies: tuple[float, ...]  # capture → this command, for detections applied this step
+    position: tuple[float, float] | None = None  # where the head was (read-back, else command)
+    track_id: int | None = None  # the tracker's id of the followed track
 
 
 class FrameLoop:
@@ -173,15 +175,22 @@ class FrameLoop:
         self.sinks = list(sinks)
         self.rois = rois
         self.servo_fault: ServoError | None = None
+        self._resume = True  # the controller starts (again) from where the head is
+
+    def interrupt(self) -> None:
+        """Control was interrupted (camera lost, the head parked, servos reconnected): the next
+        step resumes the controller from where the head is instead of carrying on."""
+        self._resume = True
 
     def step(self) -> Step | None:
         frame = self.source.read()
         if frame is None:
             return None
         now = self.clock.now()
+        position = None
         if self.servo_fault is None:
             try:
-                self.head.sample()
+                position = self.head.sample()
             except ServoError as exc:
                 log.error("servos stopped: %s", exc)
                 self.servo_fault = exc
@@ -192,19 +201,27 @@ class FrameLoop:
             captures.append(dets.t_capture)
         self.inference.submit(frame, self.rois(self.tracker, now) if self.rois else ())
         aim = self.tracker.aim(now)
-        current = self.head.commanded or (0.0, 0.0)
+        head = self.head
+        current = head.commanded or (head.pan_axis.home_deg, head.tilt_axis.home_deg)
         cmd = current
         try:
             if self.servo_fault is None:
-                cmd = self.head.command(*self.controller.update(now, aim, current))
+                if self._resume:
+                    self.controller.reset(now, current)
+                    self._resume = False
+                cmd = head.command(*self.controller.update(now, aim, current))
         except ServoError as exc:
             # The video must go on without the servos: report, and let the daemon reconnect.
             log.error("servos stopped: %s", exc)
             self.servo_fault = exc
+        if self.servo_fault is not None:
+            self._resume = True
         for sink in self.sinks:
             sink.write(frame, aim, self.tracker)
         t_cmd = self.clock.now()
-        return Step(frame, now, aim, cmd, tuple(t_cmd - t for t in captures))
+        track = self.tracker.teacher_id if aim.mode in ("follow", "coast") else None
+        latencies = tuple(t_cmd - t for t in captures)
+        return Step(frame, now, aim, cmd, latencies, position, track)
 
     def close(self) -> None:
         """Stop everything; the servos park (``PanTiltHead.close``). Safe to call twice."""

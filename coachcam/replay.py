@@ -610,7 +610,10 @@ def run_replay(
     latency = (cfg.sim.inference_ms if latency_ms is None else latency_ms) / 1000.0
     inference = ScheduledInference(timed, latency, clock)
     tracker = Tracker(cfg.tracker, intr, home=start)
-    head = PanTiltHead(servos, pan_axis, tilt_axis, clock, cfg.motor.park_speed_deg_s)
+    head = PanTiltHead(
+        servos, pan_axis, tilt_axis, clock, cfg.motor.park_speed_deg_s,
+        max_speed_deg_s=cfg.motor.control.max_speed_deg_s,
+    )  # fmt: skip
     from coachcam.sim.run import build_controller
 
     motor = cfg.motor.model_copy(update={"pan": pan_axis, "tilt": tilt_axis})

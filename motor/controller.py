@@ -24,11 +24,23 @@ from motor.config import AxisConfig, ControlConfig
 from tracker.tracker import Aim
 
 RESETTLE_S = 1.0  # after a stop, the dead zone is doubled for this long
+# A longer time between two updates is an interruption (camera lost, servo fault, park), not a
+# frame: the controller resumes from where the head is instead of integrating over the gap.
+# 0.5 s = a frame at the slowest rate the loop is meant to run at (2 fps).
+MAX_DT_S = 0.5
+# The head is further than this from where the controller last put it: someone else moved it
+# (park, a calibration move, the head's own speed limit), so resume from there.
+RESYNC_DEG = 1.0
 
 
 class Controller(Protocol):
     def update(self, now: float, aim: Aim, current: tuple[float, float]) -> tuple[float, float]:
-        """The next position command (pan, tilt) in degrees."""
+        """The next position command (pan, tilt) in degrees; ``current`` is where the head was
+        last commanded."""
+        ...
+
+    def reset(self, now: float, current: tuple[float, float]) -> None:
+        """Control was interrupted: resume from ``current`` at rest, without a jump."""
         ...
 
 
@@ -54,21 +66,40 @@ class RoomController:
     park_speed_deg_s: float = 30.0
     _axes: list[_AxisState] = field(default_factory=list)
     _t: float | None = None
+    _out: tuple[float, float] | None = None  # the last command returned
 
-    def _init(self, current: tuple[float, float], now: float) -> None:
-        self._axes = []
-        for pos in current:
-            pid = PID(self.cfg.kp, self.cfg.ki, self.cfg.kd, setpoint=0.0, sample_time=None)
-            lim = self.cfg.max_speed_deg_s
-            pid.output_limits = (-lim, lim)  # also clamps the integral (anti-windup)
-            self._axes.append(_AxisState(pos=pos, pid=pid))
+    def reset(self, now: float, current: tuple[float, float]) -> None:
+        """Resume bumplessly from ``current``: at rest there, nothing carried over from before
+        the interruption (simple-pid's ``set_auto_mode(True, last_output=...)``)."""
+        axes_cfg = (self.pan_axis, self.tilt_axis)
+        if not self._axes:
+            for _ in axes_cfg:
+                pid = PID(self.cfg.kp, self.cfg.ki, self.cfg.kd, setpoint=0.0, sample_time=None)
+                lim = self.cfg.max_speed_deg_s
+                pid.output_limits = (-lim, lim)  # also clamps the integral (anti-windup)
+                self._axes.append(_AxisState(pos=0.0, pid=pid))
+        for ax, pos, a in zip(self._axes, current, axes_cfg, strict=True):
+            ax.pos = _clip(pos, a.min_deg, a.max_deg) if math.isfinite(pos) else a.home_deg
+            ax.vel, ax.moving, ax.stopped_at = 0.0, False, -1e9
+            assert ax.pid is not None
+            # Back to automatic from rest: the correction (a velocity) restarts at 0.
+            ax.pid.set_auto_mode(False)
+            ax.pid.set_auto_mode(True, last_output=0.0)
         self._t = now
+        self._out = (self._axes[0].pos, self._axes[1].pos)
+
+    def _interrupted(self, now: float, current: tuple[float, float]) -> bool:
+        if self._t is None or self._out is None or not self._axes:
+            return True
+        if not 0.0 <= now - self._t <= MAX_DT_S:
+            return True
+        return any(abs(c - o) > RESYNC_DEG for c, o in zip(current, self._out, strict=True))
 
     def update(self, now: float, aim: Aim, current: tuple[float, float]) -> tuple[float, float]:
-        if self._t is None or not self._axes:
-            self._init(current, now)
+        if self._interrupted(now, current):
+            self.reset(now, current)
         assert self._t is not None
-        dt = max(0.0, now - self._t)
+        dt = now - self._t
         self._t = now
         c = self.cfg
         t_eff = now + c.actuation_latency_ms / 1000.0
@@ -101,9 +132,11 @@ class RoomController:
             else:
                 target = ax.pos if targets is None else targets[i]
             target = _clip(target, axes_cfg[i].min_deg, axes_cfg[i].max_deg)
-            out.append(self._step_axis(ax, target, vels[i], vmax, dead, dt))
+            self._step_axis(ax, target, vels[i], vmax, dead, dt)
             ax.pos = _clip(ax.pos, axes_cfg[i].min_deg, axes_cfg[i].max_deg)
-        return out[0], out[1]
+            out.append(ax.pos)
+        self._out = (out[0], out[1])
+        return self._out
 
     def _step_axis(
         self, ax: _AxisState, target: float, v_ff: float, vmax: float, dead: float, dt: float
@@ -155,7 +188,12 @@ class NaiveController:
     _pids: list[PID] = field(default_factory=list)
     _t: float | None = None
 
+    def reset(self, now: float, current: tuple[float, float]) -> None:
+        self._t = None  # the next update starts afresh from ``current``
+
     def update(self, now: float, aim: Aim, current: tuple[float, float]) -> tuple[float, float]:
+        if self._t is not None and not 0.0 <= now - self._t <= MAX_DT_S:
+            self._t = None  # an interruption, not a frame: do not integrate over it
         if self._t is None:
             self._pos = list(current)
             self._pids = [

@@ -2,8 +2,10 @@
 
 ``ServoBackend`` is what each driver implements (sim, gpio, serial). ``PanTiltHead`` wraps one and
 is the only way the rest of coachcam moves the camera: every command is clamped to the calibrated
-limits here, whatever the controller asks, non-finite commands are ignored, and the head parks on
-close (it is a context manager; ``close()`` is safe twice).
+limits here, whatever the controller asks, non-finite commands are ignored, no command moves
+further from the last one than the speed limit allows in the time since (so nothing the caller
+does after a pause, a park or a fault makes the head jump), and the head parks on close (it is a
+context manager; ``close()`` is safe twice).
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class PanTiltHead:
     """Limits, parking and a pointing history over a ``ServoBackend``."""
 
     HISTORY_S = 5.0
+    # The time since the last command counts for at most this much: after a pause (camera lost,
+    # servo fault, park) a new command is the first step of a ramp, not a jump. A frame's worth
+    # at the slowest rate worth running (10 fps); 12 deg at 120 deg/s.
+    MAX_SLEW_DT_S = 0.1
 
     def __init__(
         self,
@@ -51,12 +57,15 @@ class PanTiltHead:
         clock: Clock,
         park_speed_deg_s: float = 30.0,
         step_s: float = 0.02,
+        max_speed_deg_s: float = 120.0,
     ) -> None:
         self.backend = backend
         self.pan_axis = pan
         self.tilt_axis = tilt
         self.clock = clock
         self.park_speed = park_speed_deg_s
+        self.max_speed = max_speed_deg_s
+        self.t_commanded: float | None = None  # when ``commanded`` was sent
         self.step_s = step_s
         self.commanded: tuple[float, float] | None = None
         self._hist_t: deque[float] = deque()
@@ -65,24 +74,40 @@ class PanTiltHead:
 
     # -- commands ---------------------------------------------------------------------------
     def command(self, pan_deg: float, tilt_deg: float) -> tuple[float, float]:
-        """Send a position command, clamped to the limits; returns what was sent."""
+        """Send a position command, clamped to the limits and to what the speed limit allows
+        since the last command; returns what was sent.
+
+        The first command of a head that has sent none is only clamped: nothing is known of
+        where the servos are (``soft_start`` is the gentle way to begin).
+        """
         if self.closed:
             raise RuntimeError("PanTiltHead is closed")
+        now = self.clock.now()
         last = self.commanded or (self.pan_axis.home_deg, self.tilt_axis.home_deg)
         pan = clamp(pan_deg, self.pan_axis) if math.isfinite(pan_deg) else last[0]
         tilt = clamp(tilt_deg, self.tilt_axis) if math.isfinite(tilt_deg) else last[1]
+        if self.commanded is not None and self.t_commanded is not None:
+            dt = min(max(0.0, now - self.t_commanded), self.MAX_SLEW_DT_S)
+            step = self.max_speed * dt
+            pan = last[0] + min(step, max(-step, pan - last[0]))
+            tilt = last[1] + min(step, max(-step, tilt - last[1]))
         self.backend.write(pan, tilt)
         self.commanded = (pan, tilt)
+        self.t_commanded = now
         return pan, tilt
 
     def move_smoothly(
         self, pan_deg: float, tilt_deg: float, speed_deg_s: float | None = None
     ) -> None:
-        """Step to a position at a gentle speed (soft start, parking, calibration moves)."""
-        speed = speed_deg_s or self.park_speed
-        start = self.read_position() or self.commanded
+        """Step to a position at a gentle speed (soft start, parking, calibration moves); never
+        faster than the speed limit."""
+        speed = min(speed_deg_s or self.park_speed, self.max_speed)
+        # From the last command (the speed limit counts from there), else where the servos are.
+        start = self.commanded or self.read_position()
         if start is None:
             start = (self.pan_axis.home_deg, self.tilt_axis.home_deg)
+        if self.t_commanded is not None:  # a full step's time since the last command
+            self.clock.wait(max(0.0, self.t_commanded + self.step_s - self.clock.now()))
         target = (clamp(pan_deg, self.pan_axis), clamp(tilt_deg, self.tilt_axis))
         dist = max(abs(target[0] - start[0]), abs(target[1] - start[1]))
         steps = max(1, math.ceil(dist / (speed * self.step_s)))

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coachcam.clock import FakeClock
+from coachcam.errors import ServoError
 from motor.config import AxisConfig
 from motor.servo import PanTiltHead
 from motor.sim import SimServoParams, SimServos
@@ -93,3 +94,75 @@ def test_sim_servo_has_command_latency() -> None:
     assert servos.true_position()[0] == 0.0
     clock.advance(0.5)
     assert servos.true_position()[0] > 29.0
+
+
+class FaultyBackend:
+    """Records every write with its time; ``failing`` makes writes raise like a lost controller."""
+
+    name = "faulty"
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.writes: list[tuple[float, float, float]] = []
+        self.failing = False
+
+    def write(self, pan_deg: float, tilt_deg: float) -> None:
+        if self.failing:
+            raise ServoError("controller gone")
+        self.writes.append((self.clock.now(), pan_deg, tilt_deg))
+
+    def read(self) -> tuple[float, float] | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+event = st.one_of(
+    st.tuples(st.just("cmd"), any_float, any_float, st.floats(0, 0.2)),
+    st.tuples(st.just("gap"), st.floats(0, 30), st.just(0.0), st.just(0.0)),
+    st.tuples(st.just("park"), st.just(0.0), st.just(0.0), st.just(0.0)),
+    st.tuples(st.just("fault"), st.floats(0, 10), st.just(0.0), st.just(0.0)),
+)
+
+
+@given(st.lists(event, min_size=1, max_size=60))
+def test_consecutive_commands_never_exceed_the_speed_limit(
+    events: list[tuple[str, float, float, float]],
+) -> None:
+    """Whatever is asked, after whatever pause, park or fault: every command the driver receives
+    is within the limits and within speed limit x time since the previous one."""
+    clock = FakeClock()
+    backend = FaultyBackend(clock)
+    head = PanTiltHead(backend, PAN, TILT, clock, max_speed_deg_s=90.0)
+    head.command(PAN.home_deg, TILT.home_deg)
+    for kind, a, b, dt in events:
+        if kind == "cmd":
+            head.command(a, b)
+            clock.advance(dt)
+        elif kind == "gap":
+            clock.advance(a)
+        elif kind == "park":
+            head.park()
+        else:  # the controller is lost for a while, then back
+            backend.failing = True
+            with pytest.raises(ServoError):
+                head.command(a, a)
+            clock.advance(a)
+            backend.failing = False
+    head.close()
+    for (t0, p0, q0), (t1, p1, q1) in itertools.pairwise(backend.writes):
+        step = 90.0 * (t1 - t0) + 1e-9
+        assert abs(p1 - p0) <= step and abs(q1 - q0) <= step, (t0, p0, q0, t1, p1, q1)
+        assert PAN.min_deg <= p1 <= PAN.max_deg and TILT.min_deg <= q1 <= TILT.max_deg
+
+
+def test_after_park_a_far_command_ramps_from_the_park_position() -> None:
+    head, _, clock = make_head()
+    head.command(60.0, 10.0)
+    clock.advance(3.0)
+    head.park()
+    clock.advance(5.0)
+    first = head.command(-50.0, -20.0)
+    limit = head.max_speed * head.MAX_SLEW_DT_S + 1e-9
+    assert abs(first[0] - PAN.home_deg) <= limit and abs(first[1] - TILT.home_deg) <= limit
