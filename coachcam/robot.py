@@ -33,6 +33,8 @@ from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter, Person
 from coachcam.memory import HeapTrimmer
+from coachcam.sim.report import TraceWriter
+from coachcam.sim.run import trace_row
 from motor.servo import PanTiltHead, ServoBackend
 from tracker.tracker import Tracker
 from tracker.types import Pose
@@ -196,8 +198,10 @@ def run_robot(
     *,
     seconds: float | None = None,
     control_socket: Path | None = None,
+    trace: TraceWriter | None = None,
 ) -> None:
     """The daemon's loop: until ``stop`` is set (SIGTERM), the source ends or ``seconds`` pass.
+    ``trace`` gets one row per frame (``coachcam run --trace``).
 
     A lost camera is reopened every ``CAMERA_RETRY_S`` (the servos park meanwhile); a lost servo
     controller is reopened likewise while the video goes on. Both show in ``STATUS=``; while
@@ -208,7 +212,7 @@ def run_robot(
     if control_socket is not None:
         control = ControlServer(control_socket).open()
     try:
-        _run(robot, health, stop, seconds, control)
+        _run(robot, health, stop, seconds, control, trace)
     finally:
         if control is not None:
             control.close()
@@ -247,8 +251,10 @@ def _run(
     stop: threading.Event,
     seconds: float | None,
     control: ControlServer | None,
+    trace: TraceWriter | None = None,
 ) -> None:
     clock, loop = robot.clock, robot.loop
+    intr = Intrinsics(robot.cfg.camera.width, robot.cfg.camera.height, robot.cfg.camera.hfov_deg)
 
     def handle(request: dict[str, Any]) -> str:
         try:
@@ -275,6 +281,7 @@ def _run(
                 log.error("camera lost: %s; parking, retrying every %.1f s", exc, CAMERA_RETRY_S)
                 with contextlib.suppress(ServoError):
                     robot.head.park()
+                loop.interrupt()  # the controller resumes from the park position
             health.update(
                 Health("camera lost", 0.0, robot.streamer is not None, 0, loop.servo_fault is None)
             )
@@ -285,6 +292,8 @@ def _run(
         if step is None:
             log.info("the frame source ended")
             break
+        if trace is not None:
+            trace.write(trace_row(step, robot.tracker, intr))
         if camera_lost_at is not None:
             log.warning("camera back after %.1f s", clock.now() - camera_lost_at)
             camera_lost_at = None
@@ -335,6 +344,7 @@ def _retry_servos(robot: Robot) -> None:
         return
     log.warning("servos back")
     robot.loop.servo_fault = None
+    robot.loop.interrupt()
 
 
 def _let_go(backend: ServoBackend) -> None:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coachcam.sim.report import TraceWriter
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -17,7 +23,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--seconds", type=float, help="stop after this long (default: run until SIGTERM)"
     )
+    p.add_argument(
+        "--trace",
+        type=Path,
+        metavar="OUT.csv",
+        help="write one CSV row per frame, the columns of `coachcam sim --trace` (the ground "
+        "truth ones empty unless the camera is simulated)",
+    )
     p.set_defaults(func=run)
+
+
+def open_trace(path: Path) -> TraceWriter:
+    """The ``--trace`` file, opened before anything starts: an unwritable path is an error now,
+    not after the run."""
+    from coachcam.errors import ConfigError
+    from coachcam.sim.report import TraceWriter
+
+    try:
+        return TraceWriter(path)
+    except OSError as exc:
+        raise ConfigError(f"--trace {path}: {exc.strerror or exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,11 +67,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     clock = MonotonicClock()
     # One daemon per robot: the lock is taken before the servos or the control socket are.
-    with one_instance("run"), HealthReporter.from_env(clock=clock) as health:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(one_instance("run"))
+        # before anything starts (not truncating a running daemon's trace)
+        trace = stack.enter_context(open_trace(args.trace)) if args.trace else None
+        health = stack.enter_context(HealthReporter.from_env(clock=clock))
         robot = build_robot(cfg, clock, calibration=args.calibration)
         try:
             sock = default_socket(health.state_file) if health.state_file else None
-            run_robot(robot, health, stop, seconds=args.seconds, control_socket=sock)
+            run_robot(robot, health, stop, seconds=args.seconds, control_socket=sock, trace=trace)
         finally:
             health.stopping()
             robot.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from coachcam.sim.run import TRACE_COLUMNS, UNATTRIBUTED, SimResult, TraceRow
+from coachcam.sim.run import TRACE_COLUMNS, UNATTRIBUTED, RobotRow, SimResult, TraceRow
 
 REVERSAL_HYSTERESIS_DEG = 0.3  # a change of direction counts once the head moved back this far
 STILL_FOR_S = 0.5  # the teacher "stands still" after this long at zero speed
@@ -162,12 +162,35 @@ def _cell(v: object) -> str:
     return str(v)
 
 
+class TraceWriter:
+    """The per-frame trace as CSV (``TRACE_COLUMNS``), one line per row as it comes: the one
+    writer of ``coachcam sim --trace`` and ``coachcam run --trace`` (a daemon's trace grows for
+    hours, so rows are not kept; each line is flushed, so a killed daemon leaves whole rows).
+    Columns a row does not have (the robot's: no ground truth) are empty. Opening the file
+    first means an unwritable path fails before the run, not after it."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = path.open("w", newline="", encoding="utf-8", buffering=1)
+        self._w = csv.writer(self._f)
+        self._w.writerow(TRACE_COLUMNS)
+
+    def write(self, row: TraceRow | RobotRow) -> None:
+        self._w.writerow([_cell(getattr(row, c, None)) for c in TRACE_COLUMNS])
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_trace(rows: list[TraceRow], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(TRACE_COLUMNS)
+    with TraceWriter(path) as w:
         for r in rows:
-            w.writerow([_cell(getattr(r, c)) for c in TRACE_COLUMNS])
+            w.write(r)
 
 
 def plot_run(result: SimResult, path: Path, title: str | None = None) -> None:

@@ -59,6 +59,22 @@ class TraceRow:
     latency_ms: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class RobotRow:
+    """A trace row of the robot outside the simulation: what the loop knows of a frame. The
+    columns of ``TRACE_COLUMNS`` only the simulated room knows (ground truth) stay empty."""
+
+    frame: int
+    t: float
+    pan_deg: float  # read back from the servos, else the last command
+    tilt_deg: float
+    cmd_pan_deg: float
+    cmd_tilt_deg: float
+    track_id: int | None
+    mode: str
+    latency_ms: float | None
+
+
 @dataclass
 class SimResult:
     scenario: Scenario
@@ -78,9 +94,7 @@ def intrinsics_for(cfg: Config, scenario: Scenario) -> tuple[Intrinsics, float]:
     return intr, sc.height_m or cfg.camera.height_m
 
 
-def _row(
-    step: Step, truth: Truth, servos: SimServos, intr: Intrinsics, tracker: Tracker
-) -> TraceRow:
+def _row(step: Step, truth: Truth, intr: Intrinsics, tracker: Tracker) -> TraceRow:
     teacher = truth.people[truth.teacher_id]
     tp, tt = bearing_of_point(teacher.target)
     uv, front = project(
@@ -106,6 +120,19 @@ def _row(
         step.frame.index, truth.t, truth.cam_pan, truth.cam_tilt, step.command[0], step.command[1],
         tp, tt, followed, truth.teacher_id, tid, in_frame, centred, err, step.aim.mode,
         teacher.speed, lat,
+    )  # fmt: skip
+
+
+def trace_row(step: Step, tracker: Tracker, intr: Intrinsics) -> TraceRow | RobotRow:
+    """The trace row of one loop step: with the ground truth when the frame comes from the
+    simulated room (``coachcam sim``, or ``coachcam run`` with ``camera.source = 'sim'``)."""
+    if isinstance(step.frame.truth, Truth):
+        return _row(step, step.frame.truth, intr, tracker)
+    pan, tilt = step.position or step.command
+    lat = max(step.latencies) * 1000.0 if step.latencies else None
+    return RobotRow(
+        step.frame.index, step.t, pan, tilt, step.command[0], step.command[1], step.track_id,
+        step.aim.mode, lat,
     )  # fmt: skip
 
 
@@ -156,7 +183,10 @@ def run_sim(
         detector = OracleDetector(intr, cfg.sim, classroom.occluder_boxes(), cam_h, seed)
     inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
     tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cam_h)
-    head = PanTiltHead(servos, cfg.motor.pan, cfg.motor.tilt, clock, cfg.motor.park_speed_deg_s)
+    head = PanTiltHead(
+        servos, cfg.motor.pan, cfg.motor.tilt, clock, cfg.motor.park_speed_deg_s,
+        max_speed_deg_s=cfg.motor.control.max_speed_deg_s,
+    )  # fmt: skip
     rois = None
     if perception == "model":
         from coachcam.replay import teacher_rois
@@ -170,7 +200,9 @@ def run_sim(
     with head:
         head.command(*home)
         while (step := loop.step()) is not None:
-            result.rows.append(_row(step, step.frame.truth, servos, intr, tracker))
+            row = trace_row(step, tracker, intr)
+            assert isinstance(row, TraceRow)  # the simulated camera's frames carry the truth
+            result.rows.append(row)
             if progress is not None and step.frame.index % 30 == 0:
                 progress(step.frame.index / cfg.camera.fps, duration)
         loop.close()
