@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # A typical hobby servo: 500..2500 us over 180 degrees.
 NOMINAL_US_PER_DEG = 2000.0 / 180.0
+US_PER_DEG_RANGE = (1.0, 50.0)  # above the first, up to the second
 
 
 class AxisCalibration(Section):
@@ -47,7 +48,10 @@ class AxisCalibration(Section):
         description="Pulse width (us) that points the axis straight ahead (centre trim included).",
     )
     us_per_deg: float = Field(
-        NOMINAL_US_PER_DEG, gt=1.0, le=50.0, description="Pulse width change per degree."
+        NOMINAL_US_PER_DEG,
+        gt=US_PER_DEG_RANGE[0],
+        le=US_PER_DEG_RANGE[1],
+        description="Pulse width change per degree.",
     )
     direction: Literal[1, -1] = Field(
         1, description="+1 if a longer pulse turns right/up, -1 if the servo is mounted reversed."

@@ -164,7 +164,7 @@ def test_guided_session_trims_flips_scales_and_finds_limits() -> None:
         "+", "++", "",  # centre: +5 us then +25 us
         "n",  # direction: it turned left -> reverse
         "25",  # scale: asked 20 deg, it really turned 25
-        "", "", "ok",  # lower limit: two 2-degree steps further
+        "-20", "", "ok",  # lower limit: to -20, then one 2-degree step further
         "", "ok",  # upper limit: one step
     ]  # fmt: skip
     session, factory, _ = _session(answers)
@@ -172,7 +172,7 @@ def test_guided_session_trims_flips_scales_and_finds_limits() -> None:
     assert cal.pan.centre_us == 1530.0
     assert cal.pan.direction == -1
     assert cal.pan.us_per_deg == pytest.approx(2000.0 / 180.0 * 20.0 / 25.0)
-    assert (cal.pan.min_deg, cal.pan.max_deg) == (-4.0, 2.0)
+    assert cal.pan is not None and (cal.pan.min_deg, cal.pan.max_deg) == (-22.0, 2.0)
     # small steps: no pulse jump bigger than 15 deg/s x 20 ms worth of pulse width
     pan = [p for p in pulses_us(factory, 12) if p]
     biggest = max(abs(b - a) for a, b in itertools.pairwise(pan))

@@ -1,7 +1,8 @@
 """``coachcam calibrate``: servo trims and limits, camera field of view, controller gains.
 
-Guided (``axis --guided`` asks questions and moves the head in small, slow steps; ``s`` or
-Ctrl-C stops at once and saves nothing) or scripted with flags. Everything is written to the
+Guided (``axis --guided`` asks questions and moves the head in small, slow steps; ``s``
+releases the servos at once, Ctrl-C or the end of input parks the head; neither saves) or
+scripted with flags. Everything is written to the
 calibration file (``--calibration PATH``, else ``[motor] calibration_file``, else
 ``~/.config/coachcam/calibration.toml``) atomically, keeping the previous one as ``.bak``.
 """
@@ -216,6 +217,16 @@ def _axis(args: argparse.Namespace) -> int:
     if changes:
         cal = cal.with_axis(args.axis, **changes)
         effective_axis(getattr(cfg.motor, args.axis), cal.axis(args.axis))  # overlap check
+        if args.min_deg is not None or args.max_deg is not None:
+            from motor.guided import limits_problem
+
+            a = cal.axis(args.axis)
+            home = getattr(cfg.motor, args.axis).home_deg
+            problem = limits_problem(args.axis, a.min_deg, a.max_deg, home)
+            if problem:
+                raise CalibrationError(
+                    f"{args.axis} limits {a.min_deg:g}..{a.max_deg:g}: {problem}"
+                )
     if args.guided:
         cal = _guided(args, cfg, cal)
     elif not changes:
@@ -231,7 +242,7 @@ def _guided(args: argparse.Namespace, cfg: Config, cal: Calibration) -> Calibrat
     from coachcam.errors import CalibrationError
     from motor.calibration import apply_calibration
     from motor.drivers import make_head
-    from motor.guided import GuidedSession, Stop
+    from motor.guided import EndOfInput, GuidedSession, Stop
 
     steps = tuple(s.strip() for s in args.steps.split(",") if s.strip())
     bad = [s for s in steps if s not in ("centre", "direction", "scale", "limits")]
@@ -243,7 +254,7 @@ def _guided(args: argparse.Namespace, cfg: Config, cal: Calibration) -> Calibrat
     i = 0 if args.axis == "pan" else 1
     print(
         f"Calibrating {args.axis} on the {cfg.motor.driver} driver. The head moves slowly; "
-        "type s at any prompt (or press Ctrl-C) to stop at once."
+        "type s at any prompt to stop and release the servos at once, or press Ctrl-C to park."
     )
     session = GuidedSession(
         head.backend,
@@ -253,19 +264,52 @@ def _guided(args: argparse.Namespace, cfg: Config, cal: Calibration) -> Calibrat
         ask=lambda q: input(q),
         pos=[eff.pan.home_deg, eff.tilt.home_deg],
     )
+    # `s` releases the servos at once (something is caught); Ctrl-C, SIGTERM and the end of
+    # input park the head slowly from wherever it is (a second Ctrl-C while parking releases).
     try:
         head.soft_start()
         session.pos = list(head.commanded or session.pos)
         result = session.run(i, steps)
-    except (Stop, KeyboardInterrupt):
-        _release_now(head.backend)
-        head.closed = True  # released: no parking move on the way out
-        close: Any = head.backend.close
-        close(park=False) if "park" in inspect.signature(close).parameters else close()
+        _park(head, session)
+    except Stop:
+        _release(head)
         raise CalibrationError("stopped: servos released, nothing saved") from None
+    except KeyboardInterrupt:
+        _park(head, session)
+        print("\ncoachcam: interrupted: head parked, nothing saved", file=sys.stderr)
+        raise
+    except EndOfInput:
+        _park(head, session)
+        raise CalibrationError(
+            "end of input at a prompt (guided calibration needs a terminal): head parked, "
+            "nothing saved"
+        ) from None
+    except BaseException:
+        _park(head, session)
+        raise
     finally:
-        head.close()  # parks (a no-op after a stop)
+        head.close()  # the head is home already (a no-op after a release)
     return result
+
+
+def _park(head: Any, session: Any) -> None:
+    """Park through the session (it knows where it left the head and the map it uses); the
+    head then knows it is home. Interrupted while parking: release at once."""
+    if head.closed:
+        return
+    try:
+        session.park()
+    except BaseException:
+        _release(head)
+        raise
+    head.commanded = (session.pos[0], session.pos[1])
+
+
+def _release(head: Any) -> None:
+    _release_now(head.backend)
+    head.closed = True  # released: no parking move on the way out
+    close: Any = head.backend.close
+    close(park=False) if "park" in inspect.signature(close).parameters else close()
 
 
 def _release_now(backend: Any) -> None:
