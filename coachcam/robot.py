@@ -285,6 +285,8 @@ def _run(
             health.update(
                 Health("camera lost", 0.0, robot.streamer is not None, 0, loop.servo_fault is None)
             )
+            if control is not None:
+                control.poll(handle)  # retarget is answered while the camera is away, too
             stop.wait(CAMERA_RETRY_S)
             with contextlib.suppress(CameraError):
                 _reopen(robot.source)

@@ -222,3 +222,25 @@ def test_retarget_finds_the_daemon_where_status_does(
     finally:
         served.close()
     assert capsys.readouterr().out == "ok 5\n"
+
+
+def test_the_daemon_answers_while_the_camera_is_lost(tmp_path: Path) -> None:
+    """The real daemon: a retarget during a camera loss gets an answer, not a 5 s time-out."""
+    try:
+        from tests.test_daemon_run import NotifySocket, start_daemon
+    except ImportError:  # pytest run from inside tests/
+        from test_daemon_run import NotifySocket, start_daemon  # type: ignore[no-redef]
+
+    notify = NotifySocket(tmp_path / "notify.sock")
+    config = "[sim]\nscenario = 'board'\n[sim.faults]\ncamera_gap_s = [1.0, 60.0]\n"
+    proc = start_daemon(tmp_path, notify, config)
+    try:
+        notify.wait_for(lambda m: "STATUS=camera lost" in m)
+        t0 = time.monotonic()
+        reply = send(tmp_path / "run" / "control.sock", {"retarget": "centre"}, timeout=4)
+        assert time.monotonic() - t0 < 2
+        assert reply in ("error: nobody is in view",) or reply.startswith("following track")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+        notify.close()
