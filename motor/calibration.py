@@ -276,7 +276,8 @@ def load_calibration(path: Path, missing_ok: bool = True) -> Calibration | None:
         if missing_ok:
             return None  # not calibrated yet: the caller says what that means for it
         raise CalibrationError(
-            f"calibration file not found: {path} (run `coachcam calibrate`)"
+            f"calibration file not found: {path} (check the path, or write it with "
+            "`coachcam calibrate`)"
         ) from None
     except PermissionError:
         raise CalibrationError(

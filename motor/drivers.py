@@ -58,6 +58,9 @@ def calibrated(cfg: Config, override: str | None = None) -> tuple[Config, Calibr
                 "for each axis"
             )
         log.warning("%s: the simulated servos use the nominal mapping there", what)
+    if cal is not None:
+        done = [a for a in ("pan", "tilt") if a not in missing]
+        log.info("calibration %s: %s calibrated", path, " and ".join(done) or "no axis")
     return apply_calibration(cfg, cal), cal
 
 
