@@ -103,3 +103,31 @@ def test_a_lock_file_root_makes_belongs_to_the_directorys_owner(tmp_path: Path) 
     with one_instance("check", RuntimeDir(run)) as path:
         st = path.stat()
         assert (st.st_uid, st.st_gid) == (65534, 65534) and st.st_mode & 0o777 == 0o640
+
+
+def test_root_on_an_installed_robot_locks_the_robots_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sudo coachcam check` while the service is stopped: the lock goes where the service's
+    will be, made as systemd would make it, so a service started meanwhile is refused."""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    robot = tmp_path / "robot"
+    monkeypatch.setattr(instance, "ROBOT_RUNTIME_DIR", robot)
+    nobody = pwd.getpwnam("nobody")
+    monkeypatch.setattr(instance.pwd, "getpwnam", lambda name: nobody)
+    assert instance.lock_dir({}) == RuntimeDir(robot)
+    st = robot.stat()
+    assert st.st_uid == nobody.pw_uid and st.st_mode & 0o777 == 0o750
+    assert instance.lock_dir({}) == RuntimeDir(robot)  # and found when it exists
+
+
+def test_off_the_robot_the_lock_is_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instance, "ROBOT_RUNTIME_DIR", tmp_path / "none")
+    monkeypatch.setattr(instance.pwd, "getpwnam", lambda name: (_ for _ in ()).throw(KeyError))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert instance.lock_dir({}) == RuntimeDir(tmp_path / "state" / "coachcam")
