@@ -149,6 +149,21 @@ def test_existing_calibration_is_validated(root: Path) -> None:
         apply(Installer(root, unit_file=UNIT, run=Recorder()))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_an_existing_calibration_only_root_could_read_is_given_to_the_group(root: Path) -> None:
+    """Written 0600 root:root by an older calibrate: the service could never read it."""
+    from motor.calibration import Calibration, save_calibration
+
+    cal = root / "etc/coachcam/calibration.toml"
+    cal.parent.mkdir(parents=True)
+    save_calibration(Calibration(), cal)
+    os.chown(cal, 0, 0)
+    cal.chmod(0o600)
+    apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    st = cal.stat()
+    assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o640", 0, 990 - 2)
+
+
 def test_live_root_uses_plain_commands(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inst = Installer(root, unit_file=UNIT, run=Recorder(), start=True)
     monkeypatch.setattr(Installer, "is_live", property(lambda self: True))

@@ -328,8 +328,15 @@ class Installer:
             from motor.calibration import load_calibration
 
             load_calibration(cal, missing_ok=False)
+            # An older calibrate wrote it 0600 root:root: give it the directory's group, g+r.
+            st, gid = cal.stat(), self.p(ETC).stat().st_gid
+            if st.st_gid != gid:
+                os.chown(cal, -1, gid)
+            os.chmod(cal, (st.st_mode & 0o7707) | 0o040)
 
-        return Step(f"calibration {CALIBRATION}: exists, validated", check)
+        return Step(
+            f"calibration {CALIBRATION}: exists, validated, readable by group {USER}", check
+        )
 
     def plan_model(self) -> Step:
         from tracker.model_bundle import BUNDLE_NAME
