@@ -102,8 +102,11 @@ def make_backend(
         backend = MaestroServos(pan, tilt, m.serial, clock, watchdog_s=dog)
     else:  # the config's Literal makes this unreachable; kept for a clear message
         raise ConfigError(f"motor.driver = {m.driver!r}: expected 'sim', 'gpio' or 'serial'")
-    if calibration is None:
-        log.warning("servo driver %s runs uncalibrated (nominal pulse mapping)", m.driver)
+    todo = ["pan", "tilt"] if calibration is None else calibration.uncalibrated()
+    if todo:
+        log.warning(
+            "servo driver %s: %s not calibrated (nominal pulse mapping)", m.driver, "/".join(todo)
+        )
     if open_now:
         backend.open()
     return backend
