@@ -250,6 +250,7 @@ class GuidedSession:
         for step in steps:
             getattr(self, step)(i)
         self.move_to(i, 0.0)
+        self._update(i)  # confirmed as it was is calibrated too: the file gets the axis
         return self.cal
 
 

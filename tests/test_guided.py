@@ -49,7 +49,9 @@ def session(answers: list[str]) -> tuple[GuidedSession, Script, list[str], SimSe
 
 def test_yes_no_takes_only_yes_or_no() -> None:
     s, script, said, _ = session(["maybe", "yep", "yes"])
-    assert s.run(0, ("direction",)).axis("pan").direction == 1
+    cal = s.run(0, ("direction",))
+    assert cal.pan is not None and cal.pan.direction == 1  # confirmed is calibrated
+    assert cal.tilt is None
     assert len(script.asked) == 3 and sum("y or n" in line for line in said) == 2
     s, script, _, _ = session(["N"])
     assert s.run(0, ("direction",)).axis("pan").direction == -1
