@@ -28,8 +28,8 @@ RESETTLE_S = 1.0  # after a stop, the dead zone is doubled for this long
 # frame: the controller resumes from where the head is instead of integrating over the gap.
 # 0.5 s = a frame at the slowest rate the loop is meant to run at (2 fps).
 MAX_DT_S = 0.5
-# The head is further than this from where the controller last put it: someone else moved it
-# (park, a calibration move, the head's own speed limit), so resume from there.
+# The head is further than this from where the controller last put it (the head's own speed
+# limit held a command back, or something else moved it): carry on from where the head is.
 RESYNC_DEG = 1.0
 
 
@@ -88,22 +88,18 @@ class RoomController:
         self._t = now
         self._out = (self._axes[0].pos, self._axes[1].pos)
 
-    def _interrupted(self, now: float, current: tuple[float, float]) -> bool:
-        if self._t is None or self._out is None or not self._axes:
-            return True
-        if not 0.0 <= now - self._t <= MAX_DT_S:
-            return True
-        return any(abs(c - o) > RESYNC_DEG for c, o in zip(current, self._out, strict=True))
-
     def update(self, now: float, aim: Aim, current: tuple[float, float]) -> tuple[float, float]:
-        if self._interrupted(now, current):
-            self.reset(now, current)
-        assert self._t is not None
+        if self._t is None or self._out is None or not 0.0 <= now - self._t <= MAX_DT_S:
+            self.reset(now, current)  # first call, or an interruption rather than a frame
+        assert self._t is not None and self._out is not None
+        axes_cfg = (self.pan_axis, self.tilt_axis)
+        for ax, cur, last, a in zip(self._axes, current, self._out, axes_cfg, strict=True):
+            if math.isfinite(cur) and abs(cur - last) > RESYNC_DEG:
+                ax.pos = _clip(cur, a.min_deg, a.max_deg)  # the motion itself carries on
         dt = now - self._t
         self._t = now
         c = self.cfg
         t_eff = now + c.actuation_latency_ms / 1000.0
-        axes_cfg = (self.pan_axis, self.tilt_axis)
         if aim.mode in ("follow", "coast"):
             horizon = (t_eff - aim.t_ref) * c.predict_fraction
             # A still teacher: no prediction (their velocity is only noise) and no feed-forward.
