@@ -46,6 +46,10 @@ def root(tmp_path: Path) -> Path:
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "coachcam").write_text("#!/bin/sh\n")
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+    lib = r / "usr" / "lib" / "aarch64-linux-gnu"  # the README's apt step was run
+    lib.mkdir(parents=True)
+    for soname in install.SHARED_LIBRARIES:
+        (lib / soname).write_bytes(b"")
     return r
 
 
@@ -250,3 +254,45 @@ def test_coachcam_is_linked_onto_path(root: Path) -> None:
 def test_unit_found_in_the_robot_checkout(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(install, "__file__", str(root / "site-packages/coachcam/commands/x.py"))
     assert install.default_unit_file(root) == root / "opt/coachcam/src/systemd/coachcam.service"
+
+
+def test_a_missing_shared_library_is_named_with_its_package_before_anything_changes(
+    root: Path,
+) -> None:
+    """Issue 9 item 2: libmediapipe.so needs libEGL; the service would die with an OSError."""
+    rec = Recorder()
+    inst = Installer(root, unit_file=UNIT, run=rec, has_library=lambda so: so != "libEGL.so.1")
+    with pytest.raises(CoachcamError) as err:
+        apply(inst)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "libEGL.so.1" in msg and "MediaPipe" in msg and msg.endswith("sudo apt install libegl1")
+    assert rec.commands == []
+    assert not (root / "etc/coachcam").exists()
+
+
+def test_each_package_is_named_once(root: Path) -> None:
+    inst = Installer(root, unit_file=UNIT, run=Recorder(), has_library=lambda so: "gl" not in so)
+    step = inst.plan_libraries()
+    assert step.what.endswith("sudo apt install libglib2.0-0")  # libglib and libgthread
+
+
+def test_libraries_are_looked_for_in_the_image_when_installing_into_a_root(root: Path) -> None:
+    assert "present" in Installer(root, unit_file=UNIT).plan_libraries().what
+    (root / "usr/lib/aarch64-linux-gnu/libxcb.so.1").unlink()
+    what = Installer(root, unit_file=UNIT).plan_libraries().what
+    assert what.startswith("MISSING") and "libxcb.so.1" in what and "libxcb1" in what
+
+
+def test_the_live_probe_reads_the_linker_cache() -> None:
+    probe = install.ldconfig_probe()
+    assert probe("libc.so.6")
+    assert not probe("libnot-a-library.so.7")
+
+
+def test_dry_run_reports_missing_libraries_and_succeeds(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (root / "usr/lib/aarch64-linux-gnu/libGLESv2.so.2").unlink()
+    assert main(["install", "--root", str(root), "--dry-run"]) == 0
+    assert "MISSING shared libraries libGLESv2.so.2" in capsys.readouterr().out

@@ -2,8 +2,10 @@
 
 Steps, each idempotent (a second run only reports what is already there):
 
-1. checks the virtual environment ``/opt/coachcam/venv`` (made by hand first, see
-   systemd/README.md: it needs ``--system-site-packages`` for apt's picamera2);
+1. checks the virtual environment ``/opt/coachcam/venv`` (made by hand first, see the README's
+   "On the robot": it needs ``--system-site-packages`` for apt's picamera2) and the shared
+   libraries its wheels load that a minimal Debian lacks (``SHARED_LIBRARIES``: the README's apt
+   step installs them); either missing stops the install before anything changes;
 2. the groups ``video``, ``gpio``, ``dialout`` (created as system groups if this OS lacks one)
    and the system user ``coachcam`` in them, home ``/var/lib/coachcam``, no login shell;
 3. ``/etc/coachcam/coachcam.toml``: the documented defaults (``coachcam config --defaults``,
@@ -50,6 +52,21 @@ HOME = Path("/var/lib/coachcam")
 MODELS = Path("/var/cache/coachcam/models")
 
 Runner = Callable[[Sequence[str]], None]
+# Is a shared library (by soname) installed? Injectable, so tests need not remove host libraries.
+LibraryProbe = Callable[[str], bool]
+
+# The shared libraries the wheels load that Raspberry Pi OS Lite / a minimal Debian lacks:
+# soname -> (Debian package, who loads it). Measured on a debootstrap minbase root: without them
+# `import cv2` fails (libxcb.so.1, libGL.so.1, libglib/libgthread) and libmediapipe.so does not
+# load (libEGL.so.1, libGLESv2.so.2).
+SHARED_LIBRARIES: dict[str, tuple[str, str]] = {
+    "libGL.so.1": ("libgl1", "OpenCV (cv2)"),
+    "libglib-2.0.so.0": ("libglib2.0-0", "OpenCV (cv2)"),
+    "libgthread-2.0.so.0": ("libglib2.0-0", "OpenCV (cv2)"),
+    "libxcb.so.1": ("libxcb1", "OpenCV (cv2)"),
+    "libEGL.so.1": ("libegl1", "MediaPipe (libmediapipe.so)"),
+    "libGLESv2.so.2": ("libgles2", "MediaPipe (libmediapipe.so)"),
+}
 
 
 def run_command(cmd: Sequence[str]) -> None:
@@ -170,6 +187,29 @@ def robot_config(camera: str, driver: str) -> str:
     return header + text
 
 
+def files_probe(root: Path) -> LibraryProbe:
+    """Look for the library file in ``root``'s library directories (an SD card image)."""
+    dirs = [root / d for d in ("lib", "usr/lib", "usr/local/lib")]
+    dirs += [m for d in dirs if d.is_dir() for m in d.glob("*-linux-gnu*") if m.is_dir()]
+    return lambda soname: any((d / soname).exists() for d in dirs)
+
+
+def ldconfig_probe() -> LibraryProbe:
+    """The dynamic linker's cache (``ldconfig -p``): what the daemon's imports will find."""
+    exe = "/sbin/ldconfig" if Path("/sbin/ldconfig").exists() else "ldconfig"
+    try:
+        out = subprocess.run([exe, "-p"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return files_probe(Path("/"))
+    names = {line.split(" (", 1)[0].strip() for line in out.splitlines()[1:]}
+    return names.__contains__
+
+
+def missing_libraries(probe: LibraryProbe) -> list[str]:
+    """Sonames of ``SHARED_LIBRARIES`` that ``probe`` does not find."""
+    return [soname for soname in SHARED_LIBRARIES if not probe(soname)]
+
+
 def write_file(path: Path, text: str, mode: int) -> None:
     """Write atomically (temp file + rename) with ``mode``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +236,7 @@ class Installer:
         driver: str = "serial",
         start: bool = False,
         run: Runner | None = None,
+        has_library: LibraryProbe | None = None,
     ) -> None:
         self.root = root
         self.unit_file = unit_file if unit_file is not None else default_unit_file(root)
@@ -203,6 +244,7 @@ class Installer:
         self.driver = driver
         self.start = start
         self.run = run if run is not None else run_command
+        self.has_library = has_library
 
     @property
     def is_live(self) -> bool:
@@ -219,6 +261,7 @@ class Installer:
         # The venv first: if it is missing, fail before changing anything.
         return [
             self.plan_venv(),
+            self.plan_libraries(),
             *self.plan_user(),
             self.plan_etc(),
             *self.plan_config(),
@@ -263,7 +306,7 @@ class Installer:
         exe = self.p(VENV / "bin" / "coachcam")
         if not exe.exists():
             return Step(
-                f"MISSING {VENV}/bin/coachcam: make the venv first (systemd/README.md):\n"
+                f"MISSING {VENV}/bin/coachcam: make the venv first (README, On the robot):\n"
                 f"    python3 -m venv --system-site-packages {VENV}\n"
                 f"    {VENV}/bin/pip install '/path/to/coachcam[pi]'",
                 self._fail(f"{VENV}/bin/coachcam not found: make the venv first (see --dry-run)"),
@@ -274,6 +317,21 @@ class Installer:
         )
         note = "" if system else " (WARNING: no --system-site-packages: apt's picamera2 is unseen)"
         return Step(f"venv {VENV}: present{note}")
+
+    def plan_libraries(self) -> Step:
+        probe = self.has_library
+        if probe is None:
+            probe = ldconfig_probe() if self.is_live else files_probe(self.root)
+        missing = missing_libraries(probe)
+        if not missing:
+            return Step(f"shared libraries the wheels load: present ({len(SHARED_LIBRARIES)})")
+        packages = sorted({SHARED_LIBRARIES[m][0] for m in missing})
+        users = sorted({SHARED_LIBRARIES[m][1] for m in missing})
+        detail = (
+            f"{', '.join(missing)} (needed by {' and '.join(users)}): "
+            f"sudo apt install {' '.join(packages)}"
+        )
+        return Step(f"MISSING shared libraries {detail}", self._fail(f"missing libraries {detail}"))
 
     def plan_config(self) -> list[Step]:
         steps = []
