@@ -107,6 +107,15 @@ class Config(Section):
     sim: SimConfig = SimConfig()  # type: ignore[call-arg]
 
 
+def effective_detector(cfg: Config) -> Literal["oracle", "mediapipe"]:
+    """The pose detector ``tracker.detector`` names; ``auto`` = the simulated classroom's oracle
+    for ``camera.source = 'sim'``, the MediaPipe landmarker for a real camera."""
+    d = cfg.tracker.detector
+    if d == "auto":
+        return "oracle" if cfg.camera.source == "sim" else "mediapipe"
+    return d
+
+
 def _allowed(model: type[Section] | None, loc: tuple[Any, ...]) -> str:
     """The keys allowed at ``loc`` (for an unknown-key message)."""
     cur: Any = model
@@ -154,6 +163,11 @@ def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
         raise ConfigError(f"{what} file not found: {path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            f"save the {what} file as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

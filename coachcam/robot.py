@@ -28,7 +28,7 @@ from coachcam.daemon import (
     ScheduledInference,
     ThreadedInference,
 )
-from coachcam.errors import CameraError, ConfigError, ServoError
+from coachcam.errors import CameraError, ServoError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter, Person
@@ -101,10 +101,11 @@ class Robot:
 
 def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) -> Robot:
     """Open every part (camera, model, servos, outputs). Raises a CoachcamError on failure."""
-    from motor.drivers import calibrated, make_backend, make_head
+    from coachcam.preflight import preflight
+    from motor.drivers import make_backend, make_head
     from motor.sim import SimServos
 
-    cfg, cal = calibrated(cfg, calibration)
+    cfg, cal = preflight(cfg, calibration)  # every check `coachcam config` makes, no hardware
     intr = Intrinsics(cfg.camera.width, cfg.camera.height, cfg.camera.hfov_deg)
     home = (cfg.motor.pan.home_deg, cfg.motor.tilt.home_deg)
     with contextlib.ExitStack() as undo:
@@ -132,20 +133,12 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
                 hfov_deg=intr.hfov_deg, lores_width=cfg.camera.lores_width,
                 faults=cfg.sim.faults,
             )  # fmt: skip
-            if cfg.tracker.detector != "oracle":
-                raise ConfigError("camera.source = 'sim' works with tracker.detector = 'oracle'")
             detector: Any = OracleDetector(
                 intr, cfg.sim, room.occluder_boxes(), cfg.camera.height_m, cfg.sim.seed
             )
             inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
         else:
             from stream.sources import open_source
-
-            if cfg.tracker.detector == "oracle":
-                raise ConfigError(
-                    "tracker.detector = 'oracle' only works with camera.source = 'sim'; "
-                    "use 'mediapipe' with a real camera"
-                )
             from tracker.mediapipe_detector import MediaPipePoseDetector
 
             detector = MediaPipePoseDetector(cfg.tracker, clock=clock).open()
@@ -174,7 +167,7 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
         from coachcam.sim.run import build_controller
 
         rois = None
-        if cfg.tracker.detector == "mediapipe":
+        if cfg.camera.source != "sim":  # the MediaPipe landmarker (preflight)
             # crops around the teacher extend the model's range (see MediaPipePoseDetector)
             from coachcam.replay import teacher_rois
 

@@ -12,10 +12,11 @@ _TileCount = Annotated[int, Field(ge=1, le=6)]
 
 
 class TrackerConfig(Section):
-    detector: Literal["oracle", "mediapipe"] = Field(
-        "oracle",
+    detector: Literal["auto", "oracle", "mediapipe"] = Field(
+        "auto",
         description="Pose source: 'oracle' = the simulated classroom's ground truth with noise "
-        "(simulation only); 'mediapipe' = the real MediaPipe pose landmarker.",
+        "(camera.source = 'sim' only); 'mediapipe' = the real MediaPipe pose landmarker; "
+        "'auto' = the oracle for the simulated camera, mediapipe for a real one.",
     )
     model: str = Field(
         "",
