@@ -44,6 +44,8 @@ FAILED=()
 
 cleanup() {
     local rc=$?
+    # A shell error inside a step (set -u) ends the script: show that step's log.
+    [ $rc -ne 0 ] && [ ${#FAILED[@]} -eq 0 ] && [ -s "$STEP_LOG" ] && tail -n 5 "$STEP_LOG" | sed 's/^/    ! /'
     if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
         # SIGTERM asks the container to power off cleanly; SIGKILL if it takes more than 10 s.
         kill -TERM "$NSPAWN_PID" 2>/dev/null
@@ -296,7 +298,7 @@ configure() {
     # edits more keys, e.g. to get past a known failure and exercise the later steps.
     local kv
     while IFS=';' read -r -d ';' kv || [ -n "$kv" ]; do
-        [ -n "$kv" ] || continue
+        [ -n "${kv//[[:space:]]/}" ] || continue
         echo "ROBOT_SET (deviation from the README): $kv"
         # shellcheck disable=SC2086
         set_key $kv || return 1
