@@ -3,7 +3,9 @@
 under ``coachcam.benchmarks``. Heavy imports happen inside the commands, not here.
 
 Every command takes ``--config PATH``. A ``CoachcamError`` becomes one line on stderr and the
-error's exit code (2 for bad config or input), never a traceback.
+error's exit code (2 for bad config or input), never a traceback; a reader that closes the pipe
+early (``coachcam status | head``) ends the command quietly. Numbers and paths on the command
+line are parsed by the shared types in ``coachcam.cliargs``.
 """
 
 from __future__ import annotations
@@ -72,12 +74,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         rc = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
     except CoachcamError as exc:
         print(f"coachcam: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _stdout_closed()
     return int(rc or 0)
+
+
+def _stdout_closed() -> int:
+    """``coachcam status | head``: the reader left. Not an error worth a traceback; point stdout
+    at /dev/null so the interpreter's final flush does not raise again (Python's docs recipe),
+    and exit as a command killed by SIGPIPE would (128 + 13)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
+    return 141
 
 
 if __name__ == "__main__":

@@ -12,13 +12,37 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from coachcam.cliargs import finite_float
+
+NUDGE_DEG = finite_float(0.0, 45.0, lo_open=True)  # a nudge, not a sweep
+
+
+def nudge_fits(cfg: Any, degrees: float) -> None:
+    """Raise ``ConfigError`` unless each axis can move ``degrees`` one way or the other from
+    home within its (calibrated) limits: ``check`` never drives an axis to a limit."""
+    from coachcam.errors import ConfigError
+
+    for name in ("pan", "tilt"):
+        ax = getattr(cfg.motor, name)
+        if ax.home_deg + degrees > ax.max_deg and ax.home_deg - degrees < ax.min_deg:
+            room = max(ax.max_deg - ax.home_deg, ax.home_deg - ax.min_deg)
+            raise ConfigError(
+                f"--degrees {degrees:g}: the {name} axis moves {ax.min_deg:g}..{ax.max_deg:g} deg "
+                f"around home {ax.home_deg:g}; allowed at most {room:g}"
+            )
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "check", parents=[common], help="move each axis a little and verify it (servo self-test)"
     )
     p.add_argument("--calibration", metavar="PATH", help="calibration file (default: configured)")
-    p.add_argument("--degrees", type=float, default=3.0, help="how far to nudge each axis")
+    p.add_argument(
+        "--degrees",
+        type=NUDGE_DEG,
+        default=3.0,
+        help="how far to nudge each axis (above 0, at most 45 and within the axis's limits)",
+    )
     p.add_argument(
         "--tolerance", type=float, default=0.75, help="largest read-back error accepted (deg)"
     )
@@ -37,12 +61,13 @@ def _check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     from coachcam.clock import FakeClock, MonotonicClock
     from coachcam.config import load_config
     from coachcam.errors import CoachcamError
-    from motor.calibration import calibration_path, load_calibration
+    from motor.calibration import apply_calibration, calibration_path, load_calibration
     from motor.drivers import make_head
 
     cfg = load_config(getattr(args, "config", None))
     path = calibration_path(cfg.motor, args.calibration)
     cal = load_calibration(path, missing_ok=not args.calibration)  # a typo'd path: an error
+    nudge_fits(apply_calibration(cfg, cal), args.degrees)
     sim = cfg.motor.driver == "sim"
     say(f"Servo driver: {_describe(cfg)}")
     todo = ", ".join(cal.uncalibrated()) if cal else ""

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from coachcam.errors import ConfigError
+from coachcam.cliargs import check_writable, latency_ms, pan_tilt, seconds
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,15 +25,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="WxH",
         help="the virtual camera's picture in source pixels (default: half the source)",
     )
-    p.add_argument("--seconds", type=float, help="stop after this many seconds of video")
+    p.add_argument("--seconds", type=seconds, help="stop after this many seconds of video")
     p.add_argument(
         "--start",
         metavar="PAN,TILT",
-        default="0,0",
+        type=pan_tilt,
+        default=(0.0, 0.0),
         help="where the window starts, in degrees from the source's centre (default 0,0)",
     )
     p.add_argument(
-        "--latency-ms", type=float, help="perception latency (default: sim.inference_ms)"
+        "--latency-ms", type=latency_ms, help="perception latency (default: sim.inference_ms)"
     )
     p.add_argument(
         "--no-crops",
@@ -56,22 +57,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def _writable(path: Path | None, what: str) -> None:
-    if path is not None and not path.parent.exists():
-        raise ConfigError(f"--{what} {path}: folder {path.parent} does not exist")
-
-
-def _start(text: str) -> tuple[float, float]:
-    try:
-        pan, tilt = (float(x) for x in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--start {text!r}: expected PAN,TILT in degrees, e.g. -20,0") from None
-    return pan, tilt
-
-
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from coachcam.config import load_config
     from coachcam.progress import Progress
     from coachcam.replay import (
@@ -81,13 +67,11 @@ def run(args: argparse.Namespace) -> int:
         run_replay,
         write_trace,
     )
-    from coachcam.sim.report import format_switches
+    from coachcam.sim.report import format_switches, write_report
 
     cfg = load_config(args.config)
     for path, what in ((args.report, "report"), (args.trace, "trace"), (args.video_out, "video")):
-        _writable(path, what)
-    if args.seconds is not None and args.seconds <= 0:
-        raise ConfigError(f"--seconds {args.seconds}: must be above 0")
+        check_writable(path, f"--{what}")
     window = parse_window(args.window) if args.window else None
     progress = Progress(f"replaying {args.video.name}", stream=sys.stderr)
     result = run_replay(
@@ -96,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         window=window,
         seconds=args.seconds,
         latency_ms=args.latency_ms,
-        start=_start(args.start),
+        start=args.start,
         crops=not args.no_crops,
         pick=args.pick,
         video_out=args.video_out,
@@ -109,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if result.switches:
         print(format_switches(result.switches, result.rows[0].t))
     if args.report:
-        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_report(report, args.report)
     if args.trace:
         write_trace(result.rows, args.trace)
     return 0

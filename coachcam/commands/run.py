@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coachcam.cliargs import seconds
+
 if TYPE_CHECKING:
     from coachcam.sim.report import TraceWriter
 
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--calibration", metavar="PATH", help="calibration file (default: [motor])")
     p.add_argument(
-        "--seconds", type=float, help="stop after this long (default: run until SIGTERM)"
+        "--seconds", type=seconds, help="stop after this long (default: run until SIGTERM)"
     )
     p.add_argument(
         "--trace",

@@ -148,8 +148,24 @@ def format_switches(switches: list[Any], t0: float) -> str:
     return "\n".join(lines)
 
 
+def _json_safe(v: Any) -> Any:
+    """Non-finite floats as ``None`` (JSON has no NaN: a figure that could not be computed,
+    e.g. the pointing error of a run that never found the teacher, is ``null``)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, np.generic):
+        return _json_safe(v.item())
+    return v
+
+
 def write_report(report: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    """The report as strict JSON (``allow_nan=False``: a NaN that slips through is an error)."""
+    text = json.dumps(_json_safe(report), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def _cell(v: object) -> str:
