@@ -132,18 +132,56 @@ def machine() -> str:
     raise ModelError(f"no pose-model wheel pinned for machine {m!r} (x86_64 or aarch64 only)")
 
 
-def models_dir() -> Path:
-    """Where built models are cached (``$COACHCAM_MODELS_DIR`` or the user's cache dir)."""
-    env = os.environ.get("COACHCAM_MODELS_DIR")
-    if env:
-        return Path(env)
+MODELS_ENV = "COACHCAM_MODELS_DIR"
+# Where the installed robot's unit builds and finds the bundle (systemd/coachcam.service sets
+# COACHCAM_MODELS_DIR to it; commands run by hand on the robot find it here without the variable).
+SYSTEM_MODELS_DIR = Path("/var/cache/coachcam/models")
+BUILD_COMMAND = "python -m tracker.model_bundle build"
+
+
+def user_models_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("coachcam")) / "models"
 
 
+def model_dirs() -> list[Path]:
+    """Where the bundle is looked for, in order: ``$COACHCAM_MODELS_DIR`` alone when set;
+    otherwise the system cache (the installed robot's) and then the user's cache."""
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        return [Path(env)]
+    return [SYSTEM_MODELS_DIR, user_models_dir()]
+
+
+def models_dir() -> Path:
+    """Where the bundle is (the first of ``model_dirs`` that holds it), else where a build by
+    this user puts it (``$COACHCAM_MODELS_DIR`` or the user's cache dir)."""
+    dirs = model_dirs()
+    for d in dirs:
+        if (d / BUNDLE_NAME).exists():
+            return d
+    return dirs[-1]
+
+
 def default_bundle_path() -> Path:
     return models_dir() / BUNDLE_NAME
+
+
+def _not_built() -> ModelError:
+    env = os.environ.get(MODELS_ENV)
+    where = ", ".join(str(d / BUNDLE_NAME) for d in model_dirs())
+    how = (
+        f"{MODELS_ENV}={env} is set, so only there"
+        if env
+        else f"set {MODELS_ENV} to look elsewhere"
+    )
+    return ModelError(
+        f"pose model bundle not built: looked for {where} ({how}); run ./dev setup in a "
+        f"checkout, or `{BUILD_COMMAND}` (on the robot, as the README says: `sudo {MODELS_ENV}="
+        f"{SYSTEM_MODELS_DIR} /opt/coachcam/venv/bin/{BUILD_COMMAND}`) or set tracker.model "
+        "to a pose_landmarker .task file"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -215,10 +253,7 @@ def resolve_model(model: str = "") -> Path:
     if not model:
         path = default_bundle_path()
         if not path.exists():
-            raise ModelError(
-                f"pose model bundle not built: {path} is missing; "
-                "run ./dev setup (or python -m tracker.model_bundle build)"
-            )
+            raise _not_built()
         return verify_bundle(path, BUNDLE_SHA256)
     path = Path(model).expanduser()
     ours = path.name == BUNDLE_NAME

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from coachcam.errors import ConfigError
+from coachcam.cliargs import check_writable, latency_ms, non_negative_int, seconds
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -18,10 +18,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "servos, faster than real time unless --realtime.",
     )
     p.add_argument("--scenario", help="built-in scenario name or a scenario TOML file")
-    p.add_argument("--seed", type=int, help="random seed (default: sim.seed)")
-    p.add_argument("--seconds", type=float, help="stop after this many simulated seconds")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default: sim.seed)")
+    p.add_argument("--seconds", type=seconds, help="stop after this many simulated seconds")
     p.add_argument(
-        "--latency-ms", type=float, help="perception latency (default: sim.inference_ms)"
+        "--latency-ms", type=latency_ms, help="perception latency (default: sim.inference_ms)"
     )
     p.add_argument("--controller", choices=["room", "naive"], help="controller (default: room)")
     p.add_argument(
@@ -29,7 +29,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         choices=["oracle", "model"],
         default="oracle",
         help="oracle: ground truth seen like a pose model (default); model: rendered pictures "
-        "of real people (../shared/data/media) and the real pose model",
+        "of real people (see --media) and the real pose model",
+    )
+    p.add_argument(
+        "--media",
+        type=Path,
+        metavar="DIR",
+        help="the shared media folder --perception model cuts people out of (default: "
+        "$COACHCAM_MEDIA_DIR, else shared/data/media beside the source tree)",
     )
     p.add_argument("--report", type=Path, metavar="OUT.json", help="write the report as JSON")
     p.add_argument("--trace", type=Path, metavar="OUT.csv", help="write one CSV row per frame")
@@ -37,11 +44,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--realtime", action="store_true", help="run at the speed of the real robot")
     p.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
     p.set_defaults(func=run)
-
-
-def _writable(path: Path | None, what: str) -> None:
-    if path is not None and not path.parent.exists():
-        raise ConfigError(f"--{what} {path}: folder {path.parent} does not exist")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
         overrides["sim.inference_ms"] = args.latency_ms
     cfg = load_config(args.config, overrides)
     for path, what in ((args.report, "report"), (args.trace, "trace"), (args.plot, "plot")):
-        _writable(path, what)
+        check_writable(path, f"--{what}")
     scenario = load_scenario(args.scenario or cfg.sim.scenario)
+    media = None
+    if args.perception == "model":  # before the run: say now where the media are not
+        from coachcam.sim.cutouts import find_media_dir
+
+        media = find_media_dir(args.media)
     progress = Progress(f"simulating {scenario.name}", stream=sys.stderr)
     result = run_sim(
         cfg,
@@ -81,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         clock=MonotonicClock() if args.realtime else None,
         progress=progress.update,
         perception=args.perception,
+        media_dir=media,
     )
     progress.done()
     report = compute_report(result)

@@ -72,12 +72,49 @@ class Cutout:
         return Cutout(self.name + "-m", self.kind, np.ascontiguousarray(self.bgra[:, ::-1]), kp)
 
 
-def default_media_dir() -> Path:
-    """``$COACHCAM_MEDIA_DIR``, else ``../shared/data/media`` beside the repository."""
-    env = os.environ.get("COACHCAM_MEDIA_DIR")
+MEDIA_ENV = "COACHCAM_MEDIA_DIR"
+
+
+def media_candidates() -> list[Path]:
+    """Where the shared media may be without being told: ``shared/data/media`` beside the source
+    tree (a checkout or an editable install), then beside the working directory's repository."""
+    here = Path(__file__).resolve()
+    out = [here.parents[2].parent / "shared" / "data" / "media"]
+    cwd = Path.cwd() / ".." / "shared" / "data" / "media"
+    if cwd.resolve() != out[0]:
+        out.append(cwd.resolve())
+    return out
+
+
+def find_media_dir(explicit: Path | None = None) -> Path:
+    """The shared media folder: ``explicit`` (``--media``), else ``$COACHCAM_MEDIA_DIR``, else
+    the first of ``media_candidates`` that exists. A package installed into a venv has no
+    repository beside it, so the error names every place tried and how to point at the media.
+    """
+    how = f"give --media DIR or set {MEDIA_ENV} to the folder holding SOURCES.md and the videos"
+    if explicit is not None:
+        if not explicit.is_dir():
+            raise ConfigError(f"--media {explicit}: no such folder; {how}")
+        return explicit
+    env = os.environ.get(MEDIA_ENV)
     if env:
+        if not Path(env).is_dir():
+            raise ConfigError(f"{MEDIA_ENV}={env}: no such folder; {how}")
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "media"
+    tried = media_candidates()
+    for path in tried:
+        if path.is_dir():
+            return path
+    raise ConfigError(
+        "shared media not found (the model simulation cuts real people out of them); looked in "
+        + ", ".join(str(p) for p in tried)
+        + f"; {how}"
+    )
+
+
+def default_media_dir() -> Path:
+    """``find_media_dir()`` (kept for callers that only want the default)."""
+    return find_media_dir()
 
 
 def cache_dir() -> Path:
@@ -159,12 +196,7 @@ def load_cutouts(
     media_dir: Path | None = None, model: str = "", cache: Path | None = None
 ) -> dict[str, Cutout]:
     """Every cut-out of ``SOURCES``, from the cache or built now (needs the pose bundle)."""
-    media = media_dir or default_media_dir()
-    if not media.is_dir():
-        raise ConfigError(
-            f"shared media not found at {media}: the model simulation cuts real people out of "
-            "it (set COACHCAM_MEDIA_DIR or put shared/ beside the repository)"
-        )
+    media = find_media_dir(media_dir)
     cache = cache or cache_dir()
     out: dict[str, Cutout] = {}
     landmarker = None
