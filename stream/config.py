@@ -20,7 +20,12 @@ class RecordingConfig(Section):
         4000.0, ge=1.0, le=1e7, description="Most disk the segments may use; oldest go first."
     )
     min_free_mb: float = Field(
-        500.0, ge=0.0, le=1e6, description="Delete oldest segments to keep this much disk free."
+        250.0,
+        ge=0.0,
+        le=1e6,
+        description="Delete oldest segments to keep this much disk free; with nothing left to "
+        "delete, recording pauses (status and log say so). 250 MB keeps room for the journal "
+        "and a package upgrade, yet lets a nearly full small SD card still record.",
     )
     queue_packets: int = Field(
         900, ge=10, le=100000, description="Encoded packets buffered for the disk writer."

@@ -10,21 +10,86 @@ never sees a P-frame whose reference was lost.
 What the endpoint *confirms* (a ``Confirmer``) is recorded per connection ("session"), which is
 what backfill works from; a session whose confirmation stops advancing while packets keep
 going out is a stalled endpoint, and so is a write that blocks longer than ``stall_timeout``.
+
+``state``/``reason`` say what is really happening (``Streamer.status()``): a connection counts as
+*connected* only once the server accepted it (a sink's ``accepted``: for RTMP/RTSP the server's
+answer to publish; sinks that cannot tell count as accepted once a write went through) or the
+``Confirmer`` confirmed data; a failure is *refused* (``PublishRefused``), *unreachable*
+(``EndpointUnreachable``) or *down*, with a short reason (``failure_reason``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import queue
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from coachcam.clock import Clock, MonotonicClock
+from coachcam.errors import StreamError
 
 log = logging.getLogger(__name__)
+
+
+class OutputFailure(StreamError):
+    """A failure with a few words for ``coachcam status`` (``reason``) beside its message."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PublishRefused(OutputFailure):
+    """The server answered the publish request with no (a wrong stream key, already live...)."""
+
+
+class EndpointUnreachable(OutputFailure):
+    """No connection to the server: connection refused, timed out, unknown host, TLS failed."""
+
+
+class NoRoom(OutputFailure):
+    """The recording has no room; ``paused`` when only the free-space floor stops it."""
+
+    def __init__(self, message: str, reason: str, *, paused: bool) -> None:
+        super().__init__(message, reason)
+        self.paused = paused
+
+
+_ERRNO_WORDS = {
+    errno.EROFS: "read-only",
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk full",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ECONNREFUSED: "connection refused",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+}
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A few words for ``coachcam status``: the first cause in ``exc``'s chain that has a name."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OutputFailure) and seen.reason:
+            return seen.reason
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS certificate not verified: {seen.verify_message}"
+        if isinstance(seen, socket.gaierror):
+            return "host name not found"
+        if isinstance(seen, TimeoutError | socket.timeout):
+            return "timed out"
+        if isinstance(seen, OSError) and seen.errno in _ERRNO_WORDS:
+            return _ERRNO_WORDS[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +140,7 @@ class Session:
     confirmed_us: int | None = None
     ended: bool = False
     reason: str = ""
+    accepted: bool = False  # the server accepted this connection (see the module docstring)
 
 
 @dataclass
@@ -143,8 +209,16 @@ class ThreadedOutput:
         self._gap = True  # producer side: drop until a keyframe (start, or after an overflow)
         self._write_since: float | None = None
         self._down_since: float | None = None
+        self._stall_why = ""
         self._progress_t = 0.0
         self.stats = OutputStats()
+        # what is really happening, for status: "connecting" until the first verdict, then
+        # "connected" / "refused" / "unreachable" / "down" (+ ``reason``)
+        self.state = "connecting"
+        self.reason = ""
+        self.failed_paused = False  # the last failure was a NoRoom pause (recording)
+        self.accepted_at: float | None = None
+        self.confirmed_at: float | None = None  # the Confirmer last showed new data
 
     # -- producer side (the capture loop) ---------------------------------------------------
     def start(self) -> None:
@@ -223,10 +297,24 @@ class ThreadedOutput:
         out = []
         with self._lock:
             for s in self._sessions:
-                end = s.confirmed_us if self._confirmer is not None else s.last_sent_us - tail
+                if self._confirmer is not None:
+                    end = s.confirmed_us
+                else:  # never accepted = nothing reached the server
+                    end = s.last_sent_us - tail if s.accepted else None
                 if end is not None and end > s.first_us:
                     out.append((s.first_us, end))
         return out
+
+    def status(self) -> dict[str, object]:
+        """``state``, ``reason``, seconds since the server last confirmed data (or ``None``)."""
+        now = self._clock.now()
+        conf = self.confirmed_at
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "paused": self.failed_paused,
+            "confirmed_ago_s": None if conf is None else round(max(0.0, now - conf), 1),
+        }
 
     # -- writer thread ---------------------------------------------------------------------
     def _state(self, state: str) -> None:
@@ -254,7 +342,7 @@ class ThreadedOutput:
                 try:
                     sink = self._opener()
                 except Exception as exc:  # any failure to connect: back off, keep the loop alive
-                    self._fail(f"connect failed: {exc}")
+                    self._fail(f"connect failed: {exc}", exc)
                     next_try, backoff = (
                         self._clock.now() + backoff,
                         min(2 * backoff, self._backoff_max),
@@ -264,8 +352,6 @@ class ThreadedOutput:
                     self._sink = sink
                     self._sessions.append(Session(item.timestamp_us, item.timestamp_us))
                     self._progress_t = self._clock.now()
-                self.stats.connects += 1
-                self._state("connected")
                 log.debug("%s: opened; resuming at %.3f s", self.name, item.timestamp_us / 1e6)
             try:
                 self._write_since = self._clock.now()
@@ -274,32 +360,60 @@ class ThreadedOutput:
                 self._write_since = None
                 self.stats.dropped += 1
                 self._close_sink(f"write failed: {exc}")
-                self._fail(f"write failed: {exc}")
+                self._fail(f"write failed: {exc}", exc)
                 need_key = True
                 next_try, backoff = self._clock.now() + backoff, min(2 * backoff, self._backoff_max)
                 continue
             self._write_since = None
             need_key = False
             backoff = self._backoff_min
-            if self._down_since is not None:
-                log.warning(
-                    "%s: back after %.1f s, from %.3f s on the stream clock",
-                    self.name,
-                    self._clock.now() - self._down_since,
-                    item.timestamp_us / 1e6,
-                )
-                self._down_since = None
             self.stats.sent += 1
             with self._lock:
                 self._sessions[-1].last_sent_us = item.timestamp_us
+            if getattr(self._sink, "accepted", True):
+                self._accepted()
         self._close_sink("stopped")
 
-    def _fail(self, why: str) -> None:
+    def _accepted(self) -> None:
+        """The server accepted the current connection (once per connection)."""
+        with self._lock:
+            if not self._sessions or self._sessions[-1].accepted or self._sink is None:
+                return
+            s = self._sessions[-1]
+            s.accepted = True
+        now = self._clock.now()
+        self.stats.connects += 1
+        self.accepted_at = now
+        self.state, self.reason, self.failed_paused = "connected", "", False
+        self._state("connected")
+        if self._down_since is not None:
+            log.warning(
+                "%s: back after %.1f s, from %.3f s on the stream clock",
+                self.name,
+                now - self._down_since,
+                s.first_us / 1e6,
+            )
+            self._down_since = None
+
+    def _fail(self, why: str, exc: BaseException | None = None) -> None:
         self.stats.failures += 1
         self._state("dead")
-        if self._down_since is None:  # one warning per outage, not one per retry
+        state = "down"
+        if isinstance(exc, PublishRefused):
+            state = "refused"
+        elif isinstance(exc, EndpointUnreachable):
+            state = "unreachable"
+        reason = failure_reason(exc) if exc is not None else why
+        if self._stall_why:
+            state, reason, self._stall_why = "down", f"stalled: {self._stall_why}", ""
+        changed = (state, reason) != (self.state, self.reason)
+        self.state, self.reason = state, reason
+        self.failed_paused = isinstance(exc, NoRoom) and exc.paused
+        if self._down_since is None:  # one warning per outage (and per new reason), not per retry
             self._down_since = self._clock.now()
             log.warning("%s: output dead (%s); reconnecting with backoff", self.name, why)
+        elif changed:
+            log.warning("%s: still down, now %s (%s)", self.name, state, why)
         else:
             log.debug("%s: still down (%s)", self.name, why)
 
@@ -338,11 +452,19 @@ class ThreadedOutput:
             if not self._sessions or self._sink is None:
                 return
             s = self._sessions[-1]
-            if until is not None and until >= s.first_us and until > (s.confirmed_us or -1):
+            confirmed = until is not None and until >= s.first_us and until > (s.confirmed_us or -1)
+            if confirmed:
                 s.confirmed_us = until
                 self._progress_t = now
+                self.confirmed_at = now
             behind = s.last_sent_us > (s.confirmed_us if s.confirmed_us is not None else -1)
             stalled = behind and now - self._progress_t > self._stall_timeout
+        if confirmed:
+            self._accepted()  # data on the server's stat page: accepted, whatever the sink says
+        else:
+            sink = self._sink
+            if sink is not None and getattr(sink, "accepted", False):
+                self._accepted()  # the answer came while no packet was being written
         if stalled:
             self._stalled(f"endpoint confirmed nothing new for {now - self._progress_t:.1f} s")
 
@@ -351,6 +473,7 @@ class ThreadedOutput:
         if sink is None:
             return
         self.stats.stalls += 1
+        self._stall_why = why
         self._state("stalled")
         log.warning("%s: endpoint stalled (%s); dropping the connection", self.name, why)
         self._progress_t = self._clock.now()

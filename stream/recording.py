@@ -5,8 +5,16 @@ once ``segment_s`` has passed, is written as ``NAME.ts.part`` and renamed to ``N
 ``NAME.json`` sidecar (stream-time span, frame count, sha256) when complete, so readers never
 see a half-written file. Before a segment starts and on every keyframe, the oldest complete
 segments are deleted until the quota and the free-space floor both hold; if nothing is left
-to delete, writing stops with a ``StreamError`` (the output retries later) rather than filling
-the disk.
+to delete, writing stops with a ``NoRoom`` (the output retries later; status says why) rather
+than filling the disk.
+
+"Oldest" is the segment's time: its name is ``SESSION-SEQ`` where the session is the UTC time
+the stream started, so names ordered by (session, seq as a number) are in time order, with or
+without a sidecar. A full disk must leave nothing behind for ever: a failed sidecar write
+removes its temp file, and on start-up (and after a writer failed) leftover temp files are
+removed and a segment without sidecar gets one computed from its bytes, rather than being
+quarantined: its bytes are valid MPEG-TS, and only a sidecar lets backfill deliver them (its
+span is unknown, so backfill sends it rather than trust a confirmation).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any
 
 from coachcam.errors import StreamError
 from stream.h264 import mux_packet
-from stream.outputs import Packet
+from stream.outputs import NoRoom, Packet
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,19 @@ def default_recording_dir() -> Path:
 
 def disk_free(path: Path) -> int:
     return shutil.disk_usage(path).free
+
+
+def segment_key(name: str) -> tuple[str, int, str]:
+    """Time order of segment names ``SESSION-SEQ``: the session (UTC start time), then the
+    sequence number as a number (so -1000000 comes after -999999)."""
+    session, _, seq = name.rpartition("-")
+    if seq.isdigit():
+        return (session, int(seq), name)
+    return (name, 0, name)
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
 def sha256_file(path: Path) -> str:
@@ -93,28 +114,42 @@ class SegmentStore:
         self.deleted: list[str] = []
 
     def prepare(self) -> None:
-        """Create the directory and finish segments a crash left as ``.part`` (first use)."""
+        """Create the directory and repair what a crash or a full disk left (first use, and
+        again after a writer failed: ``needs_repair``)."""
         if self._ready:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.dir.glob("*.tmp"):  # a sidecar or ledger write cut short
+            tmp.unlink(missing_ok=True)
+            log.warning("recording: removed %s, left by an interrupted write", tmp.name)
         for part in sorted(self.dir.glob("*.ts.part")):
-            name = part.name[: -len(".ts.part")]
-            final = self.dir / f"{name}.ts"
-            part.rename(final)
-            session, _, seq = name.rpartition("-")
+            part.rename(part.with_name(part.name[: -len(".part")]))
+            log.warning("recording: recovered unfinished segment %s", part.name)
+        for ts in self._files():
+            if (self.dir / f"{ts.stem}.json").exists():
+                continue
+            session, _, seq = ts.stem.rpartition("-")
             info = SegmentInfo(
-                name,
+                ts.stem,
                 session,
-                int(seq or 0),
+                int(seq) if seq.isdigit() else 0,
                 None,
                 None,
                 0,
-                final.stat().st_size,
-                sha256_file(final),
+                ts.stat().st_size,
+                sha256_file(ts),
             )
             self.write_sidecar(info)
-            log.warning("recording: recovered unfinished segment %s", final.name)
+            log.warning("recording: %s had no sidecar; wrote one (backfill will send it)", ts.name)
         self._ready = True
+
+    def needs_repair(self) -> None:
+        """A writer failed (e.g. the disk filled): repair before the next segment."""
+        self._ready = False
+
+    def _files(self) -> list[Path]:
+        """Complete segment files, sidecar or not, oldest first."""
+        return sorted(self.dir.glob("*.ts"), key=lambda p: segment_key(p.stem))
 
     def next_name(self) -> tuple[str, int]:
         self._seq += 1
@@ -122,13 +157,17 @@ class SegmentStore:
 
     def write_sidecar(self, info: SegmentInfo) -> None:
         tmp = self.dir / f"{info.name}.json.tmp"
-        tmp.write_text(json.dumps(asdict(info), indent=1))
-        tmp.replace(self.dir / f"{info.name}.json")
+        try:
+            tmp.write_text(json.dumps(asdict(info), indent=1))
+            tmp.replace(self.dir / f"{info.name}.json")
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not leave the temp file for ever
+            raise
 
     def segments(self) -> list[SegmentInfo]:
         """Complete segments, oldest first."""
         out = []
-        for side in sorted(self.dir.glob("*.json")):
+        for side in sorted(self.dir.glob("*.json"), key=lambda p: segment_key(p.stem)):
             try:
                 data: dict[str, Any] = json.loads(side.read_text())
                 info = SegmentInfo(**data)
@@ -146,28 +185,46 @@ class SegmentStore:
                     total += p.stat().st_size
         return total
 
-    def delete(self, info: SegmentInfo) -> None:
+    def delete(self, info: SegmentInfo | str) -> None:
+        name = info if isinstance(info, str) else info.name
         for suffix in (".ts", ".json"):
             with contextlib.suppress(FileNotFoundError):
-                (self.dir / f"{info.name}{suffix}").unlink()
-        self.deleted.append(info.name)
+                (self.dir / f"{name}{suffix}").unlink()
+        self.deleted.append(name)
 
     def make_room(self, need: int, keep: str = "") -> None:
-        """Delete oldest complete segments until ``need`` more bytes fit; else ``StreamError``."""
+        """Delete the oldest segments (by time, sidecar or not) until ``need`` more bytes fit;
+        else ``NoRoom``, saying whether the disk is full or only the floor stops us."""
         with self.lock:
             while True:  # each pass deletes one segment or returns/raises
                 used = self.used_bytes()
                 free = self._free(self.dir)
                 if used + need <= self.quota and free - need >= self.min_free:
                     return
-                victims = [s for s in self.segments() if s.name != keep]
+                victims = [p.stem for p in self._files() if p.stem != keep]
                 if not victims:
-                    raise StreamError(
-                        f"recording: no room in {self.dir} (used {used} B of quota "
-                        f"{self.quota} B, {free} B free); not writing"
-                    )
-                log.warning("recording: deleting oldest segment %s for space", victims[0].name)
+                    raise self._no_room(used, free, need)
+                log.warning("recording: deleting oldest segment %s for space", victims[0])
                 self.delete(victims[0])
+
+    def _no_room(self, used: int, free: int, need: int) -> NoRoom:
+        floor = f"min_free_mb = {self.min_free / 1e6:g}"
+        if used + need > self.quota:
+            reason = f"quota_mb = {self.quota / 1e6:g} smaller than one segment"
+            paused = False
+        elif free >= need and self.min_free > 0:
+            reason = f"free space below {floor} (free {_mb(free)})"
+            paused = True
+        else:
+            reason = "disk full"
+            paused = False
+        what = "paused" if paused else "stopped"
+        return NoRoom(
+            f"recording {what}, no room: {reason} in {self.dir}; segments use {_mb(used)}, "
+            "nothing older to delete",
+            reason,
+            paused=paused,
+        )
 
 
 class SegmentWriter:
@@ -237,10 +294,14 @@ class SegmentWriter:
             part.unlink(missing_ok=True)
             return
         final = part.with_name(info.filename)
-        part.rename(final)
-        info.bytes = final.stat().st_size
-        info.sha256 = sha256_file(final)
-        self._store.write_sidecar(info)
+        try:
+            part.rename(final)
+            info.bytes = final.stat().st_size
+            info.sha256 = sha256_file(final)
+            self._store.write_sidecar(info)
+        except OSError:
+            self._store.needs_repair()  # the next segment's prepare() gives it its sidecar
+            raise
         self.finished.append(info)
         log.debug("recording: %s done, %d frames", info.filename, info.frames)
 

@@ -12,7 +12,7 @@ from stream_helpers import FPS, H, W, decode_indices, make_image
 from coachcam.errors import StreamError
 from stream.encoder import LibavEncoder
 from stream.outputs import MemoryOutput, Packet, ThreadedOutput
-from stream.recording import SegmentStore, SegmentWriter, sha256_file
+from stream.recording import SegmentInfo, SegmentStore, SegmentWriter, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +165,78 @@ def test_a_really_full_disk_never_stops_live_or_the_robot(
     assert s.store is not None and s.store.deleted, "oldest segments were deleted"
     newest = s.store.segments()[-1]
     assert decode_indices(tiny_disk / newest.filename)[-1] == 149, "the newest video is kept"
+
+
+def test_a_failed_sidecar_write_leaves_no_temp_file(tiny_disk: Path) -> None:
+    store = SegmentStore(tiny_disk, "S", segment_s=1.0, min_free_bytes=0)
+    store.prepare()
+    import shutil
+
+    (tiny_disk / "filler.bin").write_bytes(b"x" * shutil.disk_usage(tiny_disk).free)
+    info = SegmentInfo("S-000001", "S", 1, 0, 1, 1, 1, "0" * 64 + "x" * 4000)
+    with pytest.raises(OSError):
+        store.write_sidecar(info)
+    assert not list(tiny_disk.glob("*.tmp")), "the failed write removed its temp file"
+
+
+def test_start_up_removes_debris_and_gives_an_orphan_segment_its_sidecar(
+    tmp_path: Path, packets: list[Packet]
+) -> None:
+    store = SegmentStore(tmp_path, "20260101T000000.000", segment_s=1.0, min_free_bytes=0)
+    record(store, packets[:60])
+    first, second = store.segments()
+    (tmp_path / f"{first.name}.json").unlink()  # the disk filled as its sidecar was written
+    (tmp_path / f"{first.name}.json.tmp").write_text('{"name": "trunc')
+    (tmp_path / "backfill-ledger.tmp").write_text("{")
+    again = SegmentStore(tmp_path, "20260101T000100.000", segment_s=1.0, min_free_bytes=0)
+    again.prepare()
+    assert not list(tmp_path.glob("*.tmp")), "leftover temp files are removed at start-up"
+    recovered, kept = again.segments()
+    assert recovered.name == first.name and kept == second
+    assert recovered.sha256 == first.sha256 and recovered.bytes == first.bytes
+    assert recovered.start_us is None, "span unknown: backfill sends it, trusting no confirmation"
+    assert decode_indices(tmp_path / recovered.filename) == list(range(30))
+
+
+def test_quota_deletes_the_oldest_segment_first_sidecar_or_not(
+    tmp_path: Path, packets: list[Packet]
+) -> None:
+    old = SegmentStore(tmp_path, "20260101T000000.000", segment_s=1.0, min_free_bytes=0)
+    record(old, packets[:30])
+    [orphan] = old.segments()
+    (tmp_path / f"{orphan.name}.json").unlink()  # cannot be recovered: the disk is full
+    newer = SegmentStore(tmp_path, "20260102T000000.000", segment_s=1.0, min_free_bytes=0)
+    record(newer, packets[:60])
+    size = orphan.bytes
+    # a quota that holds two segments: one must go, and it must be the oldest
+    newer.quota = 2 * size + size // 2
+    newer.make_room(0)
+    assert newer.deleted == [orphan.name]
+    assert not (tmp_path / orphan.filename).exists()
+    assert [s.session for s in newer.segments()] == ["20260102T000000.000"] * 2
+
+
+def test_quota_orders_by_the_segments_time_not_by_name_text(
+    tmp_path: Path, packets: list[Packet]
+) -> None:
+    """Sequence numbers past 999999 or another session's name must not reorder the queue."""
+    a = SegmentStore(tmp_path, "20260101T000000.000", segment_s=1.0, min_free_bytes=0)
+    a._seq = 999_999
+    record(a, packets[:60])  # -> ...-1000000, ...-1000001 (7 digits)
+    names = [s.name for s in a.segments()]
+    assert [s.seq for s in a.segments()] == [1_000_000, 1_000_001], names
+    b = SegmentStore(tmp_path, "20260101T000000.000", segment_s=1.0, min_free_bytes=0)
+    b._seq = 999_997
+    record(b, packets[:30])  # -> ...-999998: older than both
+    assert [s.seq for s in b.segments()] == [999_998, 1_000_000, 1_000_001]
+    b.quota = sum(s.bytes for s in b.segments()) - 1
+    b.make_room(0)
+    assert b.deleted == ["20260101T000000.000-999998"]
+
+
+def test_below_the_floor_the_error_names_it(tmp_path: Path, packets: list[Packet]) -> None:
+    store = SegmentStore(
+        tmp_path, "S", segment_s=1.0, min_free_bytes=300_000_000, free_bytes=lambda _p: 120_000_000
+    )
+    with pytest.raises(StreamError, match=r"min_free_mb = 300.*free 120 MB"):
+        record(store, packets[:5])
