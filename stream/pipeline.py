@@ -39,6 +39,26 @@ ENCODER_FAILURES = 3
 ENCODER_FAILURE_WINDOW_S = 60.0
 
 
+def status_words(st: dict[str, Any]) -> str:
+    """``Streamer.status()`` in one line, e.g. "live: refused (wrong stream key?), recording ok"."""
+    live, why = st["live"], st.get("live_reason", "")
+    ago = st.get("confirmed_ago_s")
+    if live == "connected":
+        if ago is not None:
+            words = f"live: connected, confirmed {ago:.1f} s ago"
+        elif st.get("stat_page"):
+            words = "live: connected, nothing confirmed yet"
+        else:
+            words = "live: connected (no stat_url: data unconfirmed)"
+    else:
+        words = f"live: {live}" + (f" ({why})" if why else "")
+        if ago is not None:
+            words += f", last confirmed {ago:.1f} s ago"
+    rec, rwhy = st["recording"], st.get("recording_reason", "")
+    words += f", recording {rec}" + (f": {rwhy}" if rwhy else "")
+    return words
+
+
 def session_name(wall: float) -> str:
     """Sortable, unique per start: the UTC wall time the stream started."""
     return datetime.fromtimestamp(wall, UTC).strftime("%Y%m%dT%H%M%S") + f"{wall % 1:.3f}"[1:]
@@ -190,6 +210,42 @@ class Streamer:
             ) from exc
         log.error("stream: %s; restarting the encoder (video resumes with a keyframe)", exc)
         self.encoder.restart()
+
+    def status(self) -> dict[str, Any]:
+        """What is really happening, as plain values for the state file and ``coachcam status``:
+
+        ``live``: off | connecting | connected (the server accepted the publish, or its stat
+        page confirmed data) | refused | unreachable | down, with ``live_reason``;
+        ``confirmed_ago_s``: since the stat page last showed new data (None: never / no page);
+        ``recording``: starting | ok | paused (below ``min_free_mb``) | failing, with
+        ``recording_reason`` (read-only, disk full, ...).
+        """
+        cfg = self.cfg
+        out: dict[str, Any] = {
+            "live": "off",
+            "live_reason": "disabled" if not cfg.enabled else "no URL",
+            "confirmed_ago_s": None,
+            "stat_page": bool(cfg.stat_url or self._confirmer is not None),
+            "recording": "starting",
+            "recording_reason": "",
+        }
+        net = self.network
+        if net is not None:
+            n = net.status()
+            out["live"], out["live_reason"] = n["state"], n["reason"]
+            out["confirmed_ago_s"] = n["confirmed_ago_s"]
+        elif cfg.enabled and (cfg.url or self._publisher is not None):
+            out["live"], out["live_reason"] = "connecting", ""
+        rec = self.recorder
+        if rec is not None:
+            r = rec.status()
+            state = r["state"]
+            if state == "connected":
+                out["recording"] = "ok"
+            elif state != "connecting":
+                out["recording"] = "paused" if r["paused"] else "failing"
+                out["recording_reason"] = r["reason"]
+        return out
 
     def confirmed(self) -> list[Span]:
         return self.network.confirmed() if self.network is not None else []

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from coachcam.errors import StreamError
 from stream.h264 import mux_packet, template_stream
-from stream.outputs import Packet, Sink
+from stream.outputs import EndpointUnreachable, Packet, PublishRefused, Sink, failure_reason
 from stream.pushproc import write_packet
 from stream.relay import TcpRelay, tls_context
 
@@ -108,6 +108,9 @@ class RelayedPublisher:
         self._relay: TcpRelay | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._aborted = threading.Event()
+        self._reader: threading.Thread | None = None
+        self.accepted = False  # the server accepted the publish (the child said so)
+        self.refused: str | None = None  # ... or refused it, with its reason
 
     def _start(self) -> subprocess.Popen[bytes]:
         p = urlsplit(self.url)
@@ -116,7 +119,12 @@ class RelayedPublisher:
         tls = tls_context(self._ca_file) if self.scheme == "rtmps" else None
         relay = TcpRelay(p.hostname, port, tls=tls, timeout=self._timeout, name=self.scheme)
         self._relay = relay
-        local = relay.start()
+        try:
+            local = relay.start()
+        except OSError as exc:  # connection refused, timeout, unknown host, TLS not verified
+            raise EndpointUnreachable(
+                f"{redact_url(self.url)}: {exc}", failure_reason(exc)
+            ) from exc
         userinfo = p.netloc.rsplit("@", 1)[0] + "@" if "@" in p.netloc else ""
         scheme = "rtsp" if self.scheme == "rtsp" else "rtmp"
         local_url = urlunsplit((scheme, f"{userinfo}127.0.0.1:{local}", p.path, p.query, ""))
@@ -131,12 +139,48 @@ class RelayedPublisher:
             "timeout": self._timeout,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.pushproc"], stdin=subprocess.PIPE, close_fds=True
+            [sys.executable, "-m", "stream.pushproc"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
         )
-        assert proc.stdin is not None
+        assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(spec).encode() + b"\n")
         self._proc = proc
+        self._reader = threading.Thread(
+            target=self._read_events, args=(proc.stdout,), name="pushproc-events", daemon=True
+        )
+        self._reader.start()
         return proc
+
+    def _read_events(self, f: IO[bytes]) -> None:
+        """What the child reports the server said (see ``stream.pushproc``), until it exits."""
+        for line in f:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "accepted":
+                self.accepted = True
+            elif ev.get("event") == "refused":
+                self.refused = str(ev.get("reason", "")) or "refused"
+                log.warning("%s refused the publish: %s", redact_url(self.url), self.refused)
+        f.close()
+
+    def _gone(self, detail: str) -> StreamError:
+        """The child is gone: why, as the server or the relay saw it."""
+        if self._reader is not None and self._proc is not None and self._proc.poll() is not None:
+            self._reader.join(2.0)  # the child has exited: its last words are in the pipe
+        if self.refused is not None:
+            return PublishRefused(
+                f"{redact_url(self.url)} refused the publish: {self.refused}", self.refused
+            )
+        assert self._relay is not None
+        try:
+            self._relay.check()
+        except StreamError as exc:
+            return exc
+        return StreamError(f"publisher for {redact_url(self.url)} {detail}")
 
     def write(self, packet: Packet) -> None:
         if self._aborted.is_set():
@@ -147,11 +191,11 @@ class RelayedPublisher:
             write_packet(proc.stdin, packet.timestamp_us, packet.keyframe, packet.data)
             proc.stdin.flush()
         except (OSError, ValueError) as exc:
-            self._relay.check()
-            raise StreamError(f"publisher for {redact_url(self.url)} gone: {exc}") from exc
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(2.0)
+            raise self._gone(f"gone: {exc}") from exc
         if proc.poll() is not None or self._relay.error is not None:
-            self._relay.check()
-            raise StreamError(f"publisher for {redact_url(self.url)} exited ({proc.returncode})")
+            raise self._gone(f"exited ({proc.returncode})")
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -164,6 +208,8 @@ class RelayedPublisher:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(2.0)
+        if self._reader is not None:
+            self._reader.join(2.0)
         if self._relay is not None:
             self._relay.abort()
             self._relay.join()

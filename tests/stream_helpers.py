@@ -95,8 +95,13 @@ class Nginx:
         tls: tuple[Path, Path] | None = None,
         dav: bool = False,
         dav_user: tuple[str, str] | None = None,
+        publish_keys: tuple[str, ...] | None = None,
     ):
+        """``publish_keys``: nginx-rtmp asks an ``on_publish`` HTTP endpoint (here, a location
+        of the same nginx) and refuses any other stream name with 403, as a coach's server
+        refuses a wrong stream key."""
         self.root = root
+        self.publish_keys = publish_keys
         self.tls = tls
         self.dav = dav
         self.dav_user = dav_user
@@ -152,6 +157,11 @@ class Nginx:
                 (r / "htpasswd").write_text(f"{user}:{hashed}\n")
                 dav += f'auth_basic "coachcam"; auth_basic_user_file {r}/htpasswd; '
             dav += "}"
+        notify = auth = ""
+        if self.publish_keys is not None:
+            notify = f"notify_method get; on_publish http://127.0.0.1:{self.http_port}/auth;"
+            ok = " ".join(f'if ($arg_name = "{k}") {{ return 204; }}' for k in self.publish_keys)
+            auth = f"location /auth {{ {ok} return 403; }}"
         temp = " ".join(
             f"{k}_temp_path {r}/tmp/{k};"
             for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -164,10 +174,10 @@ class Nginx:
                 "events { worker_connections 64; }",
                 f"rtmp {{ server {{ listen 127.0.0.1:{self.rtmp_port}; "
                 f"application live {{ live on; record all; record_path {r}/rec; "
-                "record_unique on; } } }",
+                f"record_unique on; {notify} }} }} }}",
                 stream,
                 f"http {{ access_log off; {temp} server {{ listen 127.0.0.1:{self.http_port}; "
-                f"location /stat {{ rtmp_stat all; }} {dav} }} }}",
+                f"location /stat {{ rtmp_stat all; }} {auth} {dav} }} }}",
             ]
         )
 
