@@ -203,9 +203,11 @@ def run_sim(
             row = trace_row(step, tracker, intr)
             assert isinstance(row, TraceRow)  # the simulated camera's frames carry the truth
             result.rows.append(row)
-            if progress is not None and step.frame.index % 30 == 0:
+            if progress is not None:  # every frame: Progress decides what to print
                 progress(step.frame.index / cfg.camera.fps, duration)
         loop.close()
+    if progress is not None:
+        progress(duration, duration)
     result.switches = list(tracker.switches)
     return result
 
