@@ -381,6 +381,7 @@ cli_outsider() {
         rc=$?
         echo "+ (visitor) $cmd -> exit $rc:"
         echo "$out" | sed 's/^/  /'
+        NOTE="${NOTE:+$NOTE | }$cmd: exit $rc, $out"
         if [ $rc -eq 0 ] || [ "$(grep -c . <<<"$out")" -ne 1 ] || grep -q Traceback <<<"$out"; then
             bad=1
         fi
@@ -490,6 +491,7 @@ kill9() {
         [ \"\$new\" != 0 ] && [ \"\$new\" != $old ] && nsenter --target $PID1 --all systemctl is-active -q coachcam" \
         || { inside systemctl status coachcam --no-pager; return 1; }
     inside systemctl show coachcam -p NRestarts -p MainPID -p ActiveState
+    NOTE="pid $old killed, now $(inside systemctl show coachcam -p MainPID --value), active"
 }
 
 broken_camera() {
@@ -550,7 +552,10 @@ reboot() {
     NSPAWN_PID=""
     boot || return 1
     wait_for 60 active || { inside systemctl status coachcam --no-pager; return 1; }
+    # ... and healthy, not only started.
+    wait_for 20 eval 'inside coachcam status >/dev/null 2>&1' || { inside coachcam status; return 1; }
     inside systemctl show coachcam -p ActiveState -p StatusText -p UnitFileState
+    NOTE=$(inside systemctl show coachcam -p StatusText --value)
 }
 
 # --- run --------------------------------------------------------------------------------------
