@@ -231,10 +231,13 @@ class Health:
 
     def line(self) -> str:
         """One line for ``STATUS=`` and ``coachcam status``."""
+        stream = self.stream  # the stream's own words (stream.pipeline.status_report)
         parts = [
             self.state,
             f"{self.fps:.1f} fps",
-            "streaming" if self.streaming else "not streaming",
+            ", ".join(f"{k} {v}" for k, v in stream.items())
+            if stream
+            else ("streaming" if self.streaming else "not streaming"),
         ]
         n = self.segments_pending
         parts.append(f"{n} segment{'' if n == 1 else 's'} pending")

@@ -276,7 +276,14 @@ def _run(
                     robot.head.park()
                 loop.interrupt()  # the controller resumes from the park position
             health.update(
-                Health("camera lost", 0.0, robot.streamer is not None, 0, loop.servo_fault is None)
+                Health(
+                    "camera lost",
+                    0.0,
+                    _live(robot.streamer),
+                    0,
+                    loop.servo_fault is None,
+                    stream=_stream_report(robot.streamer),
+                )
             )
             if control is not None:
                 control.poll(handle)  # retarget is answered while the camera is away, too
@@ -307,10 +314,11 @@ def _run(
             Health(
                 FOLLOWING_WORDS.get(step.aim.mode, step.aim.mode),
                 fps,
-                robot.streamer is not None,
+                _live(robot.streamer),
                 _pending(robot.streamer),
                 loop.servo_fault is None,
                 people(robot.tracker, clock.now()),  # after the step: not before its updates
+                stream=_stream_report(robot.streamer),
             )
         )
 
@@ -349,6 +357,17 @@ def _let_go(backend: ServoBackend) -> None:
         backend.close(park=False)  # type: ignore[call-arg]
     except TypeError:  # a driver without the option
         backend.close()
+
+
+def _live(streamer: Any) -> bool:
+    """Streaming = the server accepted the publish (``Streamer.status``), not "enabled"."""
+    return streamer is not None and streamer.status()["live"] == "connected"
+
+
+def _stream_report(streamer: Any) -> dict[str, str] | None:
+    """What the stream says is happening (live: connected / refused / unreachable / off, and
+    the recording), for STATUS= and the state file."""
+    return None if streamer is None else dict(streamer.report())
 
 
 def _pending(streamer: Any) -> int:

@@ -39,24 +39,24 @@ ENCODER_FAILURES = 3
 ENCODER_FAILURE_WINDOW_S = 60.0
 
 
-def status_words(st: dict[str, Any]) -> str:
-    """``Streamer.status()`` in one line, e.g. "live: refused (wrong stream key?), recording ok"."""
-    live, why = st["live"], st.get("live_reason", "")
+def status_report(st: dict[str, Any]) -> dict[str, str]:
+    """``Streamer.status()`` as words, one key each (what the state file and ``STATUS=`` show):
+    ``{"live": "refused (wrong stream key?)", "recording": "ok"}``, ``{"live": "connected",
+    "confirmed": "0.4 s ago", "recording": "failing: disk full"}``."""
+    out = {"live": st["live"] + (f" ({st['live_reason']})" if st.get("live_reason") else "")}
     ago = st.get("confirmed_ago_s")
-    if live == "connected":
-        if ago is not None:
-            words = f"live: connected, confirmed {ago:.1f} s ago"
-        elif st.get("stat_page"):
-            words = "live: connected, nothing confirmed yet"
-        else:
-            words = "live: connected (no stat_url: data unconfirmed)"
-    else:
-        words = f"live: {live}" + (f" ({why})" if why else "")
-        if ago is not None:
-            words += f", last confirmed {ago:.1f} s ago"
-    rec, rwhy = st["recording"], st.get("recording_reason", "")
-    words += f", recording {rec}" + (f": {rwhy}" if rwhy else "")
-    return words
+    if ago is not None:
+        out["confirmed"] = f"{ago:.1f} s ago"
+    elif st["live"] == "connected":
+        out["confirmed"] = "not yet" if st.get("stat_page") else "n/a (no stat_url)"
+    rwhy = st.get("recording_reason", "")
+    out["recording"] = st["recording"] + (f": {rwhy}" if rwhy else "")
+    return out
+
+
+def status_words(st: dict[str, Any]) -> str:
+    """One line, e.g. "live refused (wrong stream key?), recording ok"."""
+    return ", ".join(f"{k} {v}" for k, v in status_report(st).items())
 
 
 def session_name(wall: float) -> str:
@@ -246,6 +246,10 @@ class Streamer:
                 out["recording"] = "paused" if r["paused"] else "failing"
                 out["recording_reason"] = r["reason"]
         return out
+
+    def report(self) -> dict[str, str]:
+        """``status()`` in words (``status_report``): what the daemon puts in its status."""
+        return status_report(self.status())
 
     def confirmed(self) -> list[Span]:
         return self.network.confirmed() if self.network is not None else []

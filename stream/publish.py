@@ -164,7 +164,7 @@ class RelayedPublisher:
                 self.accepted = True
             elif ev.get("event") == "refused":
                 self.refused = str(ev.get("reason", "")) or "refused"
-                log.warning("%s refused the publish: %s", redact_url(self.url), self.refused)
+                log.debug("%s refused the publish: %s", redact_url(self.url), self.refused)
         f.close()
 
     def _gone(self, detail: str) -> StreamError:

@@ -311,7 +311,7 @@ def test_network_goes_away_and_the_publisher_dies(tmp_path: Path, notify: Notify
         d = Daemon(tmp_path, notify, BASE + recording(tmp_path, ng.url("room12")))
         try:
             notify.wait_for(lambda m: "READY=1" in m)
-            notify.wait_for(lambda m: is_status(m, "following teacher", "streaming"))
+            notify.wait_for(lambda m: is_status(m, "following teacher", "live connected"))
             first = wait_recorded(ng, notify, 1)
             ng.stop()  # the network goes away
             for _ in range(6):  # ~3 s of pings with the server down: control is unaffected

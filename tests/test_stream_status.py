@@ -58,7 +58,7 @@ def test_no_url_is_off_and_recording_ok(tmp_path: Path) -> None:
     with s:
         st = push_until(s, lambda st: st["recording"] == "ok", Pacer())
     assert st["live"] == "off"
-    assert status_words(st) == "live: off (no URL), recording ok"
+    assert status_words(st) == "live off (no URL), recording ok"
     disabled = Streamer(StreamConfig.model_validate({"enabled": False}), W, H, FPS)
     assert disabled.status()["live"] == "off"
 
@@ -72,7 +72,7 @@ def test_accepted_key_is_connected_and_confirmed_by_the_stat_page(
         with s:
             st = push_until(s, lambda st: st["confirmed_ago_s"] is not None, Pacer())
             assert st["live"] == "connected"
-            assert status_words(st).startswith("live: connected, confirmed ")
+            assert status_words(st).startswith("live connected, confirmed ")
         assert ng.recordings()
 
 
@@ -93,7 +93,7 @@ def test_a_refused_key_is_refused_never_back(
             assert st["live"] == "refused", st
             assert st["confirmed_ago_s"] is None
             assert "stream key" in st["live_reason"]
-            assert status_words(st).startswith("live: refused (")
+            assert status_words(st).startswith("live refused (")
         assert back_after_lines(caplog) == []
         assert s.network.stats.connects == 0, "a refused publish is no connection"
         assert not any(p.stat().st_size > 0 and "wrong" in p.name for p in ng.recordings())
@@ -124,7 +124,7 @@ def test_nothing_listening_is_unreachable(tmp_path: Path, caplog: pytest.LogCapt
         st = push_until(s, lambda st: st["live"] == "unreachable", Pacer())
     assert "connection refused" in st["live_reason"].lower()
     assert back_after_lines(caplog) == []
-    assert status_words(st).startswith("live: unreachable (")
+    assert status_words(st).startswith("live unreachable (")
 
 
 @pytest.fixture()
@@ -160,7 +160,7 @@ def test_a_read_only_recordings_folder_is_recording_failing(
     with s:
         st = push_until(s, lambda st: st["recording"] == "failing", Pacer())
     assert st["recording_reason"] == "read-only"
-    assert status_words(st) == "live: off (no URL), recording failing: read-only"
+    assert status_words(st) == "live off (no URL), recording failing: read-only"
 
 
 def test_a_full_disk_is_recording_failing(tmp_path: Path, mounted: Callable[[str], Path]) -> None:
@@ -187,5 +187,37 @@ def test_below_the_free_space_floor_says_paused_and_names_the_floor(
         st = push_until(s, lambda st: st["recording"] == "paused", Pacer())
     reason = st["recording_reason"]
     assert "min_free_mb = 300" in reason and "free 120 MB" in reason, reason
-    assert status_words(st) == f"live: off (no URL), recording paused: {reason}"
+    assert status_words(st) == f"live off (no URL), recording paused: {reason}"
     assert any("min_free_mb = 300" in r.getMessage() for r in caplog.records)
+
+
+def test_the_daemons_status_line_says_refused_not_streaming(tmp_path: Path) -> None:
+    """``coachcam run`` publishing with a key the server refuses: STATUS= says so, the state
+    file holds the stream's words, and the log never claims the stream came back."""
+    try:  # tests/ may or may not be a package
+        from tests.test_daemon_faults import BASE, Daemon, NotifySocket, is_status, recording
+    except ImportError:
+        from test_daemon_faults import (  # type: ignore[no-redef]
+            BASE,
+            Daemon,
+            NotifySocket,
+            is_status,
+            recording,
+        )
+
+    notify = NotifySocket(tmp_path / "notify.sock")
+    with Nginx(tmp_path / "ng", publish_keys=("good",)) as ng:
+        d = Daemon(tmp_path, notify, BASE + recording(tmp_path, ng.url("wrong")))
+        try:
+            notify.wait_for(lambda m: "READY=1" in m)
+            msg = notify.wait_for(lambda m: is_status(m, "live refused ("))
+            assert "recording ok" in msg and "streaming" not in msg, msg
+            for _ in range(6):  # several reconnects, refused each time
+                notify.wait_for(lambda m: "WATCHDOG=1" in m)
+            rc = d.terminate()
+        finally:
+            d.kill()
+            notify.close()
+    log = d.log()
+    assert rc == 0, log
+    assert "refused the publish" in log and "back after" not in log, log
