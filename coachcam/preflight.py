@@ -13,6 +13,9 @@ bundles, the calibration file) and the stream URL's form. Each failure is the us
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,8 @@ from coachcam.errors import ConfigError, StreamError
 
 if TYPE_CHECKING:
     from motor.calibration import Calibration
+
+log = logging.getLogger(__name__)
 
 
 def preflight(cfg: Config, calibration: str | None = None) -> tuple[Config, Calibration | None]:
@@ -84,7 +89,7 @@ def _stream(cfg: Config) -> None:
     if s.ca_file:
         _file("stream.ca_file", s.ca_file)
     if s.url:
-        secret = read_secret(s.credential)
+        secret = _secret("stream.credential", s.credential, read_secret)
         url = fill_url(s.url, secret)
         from stream.publish import publisher_for_url
 
@@ -97,4 +102,19 @@ def _stream(cfg: Config) -> None:
     if bf.url:
         if bf.ca_file:
             _file("stream.backfill.ca_file", bf.ca_file)
-        read_secret(bf.credential)
+        _secret("stream.backfill.credential", bf.credential, read_secret)
+
+
+def _secret(key: str, ref: str, read: Callable[[str], str]) -> str:
+    """The secret ``ref`` names, read as ``run`` reads it; but a bare credential name outside
+    systemd (no ``$CREDENTIALS_DIRECTORY``: ``sudo coachcam config`` by hand) is the unit's
+    ``LoadCredential=`` to provide, so it is not looked for in the working directory."""
+    if ref and "/" not in ref and not os.environ.get("CREDENTIALS_DIRECTORY"):
+        log.warning(
+            "%s = %r is a systemd credential name: only the service (LoadCredential=) can read "
+            "it, so it is not checked here",
+            key,
+            ref,
+        )
+        return "credential-not-read"
+    return read(ref)

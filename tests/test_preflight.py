@@ -144,3 +144,22 @@ def test_a_good_config_says_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     rc, msg = _config_says(["--config", str(path)], capsys)
     assert rc == 0 and ": OK" in msg and "detector mediapipe" in msg, msg
+
+
+def test_a_systemd_credential_name_is_left_to_the_service(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sudo coachcam config`` by hand on the robot: the unit's ``LoadCredential=`` provides
+    ``stream-key``; with no ``$CREDENTIALS_DIRECTORY`` a bare name is not looked up in the
+    working directory (a false rejection), but under systemd it is checked."""
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    text = "[stream]\nenabled = true\nurl = 'rtmp://x/live/{key}'\ncredential = 'stream-key'\n"
+    path = _config(tmp_path, text)
+    rc, msg = _config_says(["--config", str(path)], capsys)
+    assert rc == 0, msg
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    rc, msg = _config_says(["--config", str(path)], capsys)
+    assert rc == 2 and "stream-key" in msg and str(creds) in msg
