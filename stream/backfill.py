@@ -138,8 +138,12 @@ class Backfiller:
         led = self.ledger()
         led[name] = {"state": state, "sha256": sha}
         tmp = self.ledger_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(led, indent=1, sort_keys=True))
-        tmp.replace(self.ledger_path)
+        try:
+            tmp.write_text(json.dumps(led, indent=1, sort_keys=True))
+            tmp.replace(self.ledger_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not leave the temp file for ever
+            raise
 
     def judge(self, seg: SegmentInfo, confirmed: list[Span], horizon: int | None) -> str:
         """'wait', 'live' (the endpoint confirmed it) or 'upload'."""

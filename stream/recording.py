@@ -110,38 +110,59 @@ class SegmentStore:
         self._free = free_bytes
         self._seq = 0
         self._ready = False
+        self._started = False
         self.lock = threading.Lock()
         self.deleted: list[str] = []
 
     def prepare(self) -> None:
         """Create the directory and repair what a crash or a full disk left (first use, and
-        again after a writer failed: ``needs_repair``)."""
+        again after a writer failed: ``needs_repair``). Best effort: what cannot be repaired
+        now (the disk is still full) is tried again before the next segment, and never stops
+        the quota from deleting the oldest segments."""
         if self._ready:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        for tmp in self.dir.glob("*.tmp"):  # a sidecar or ledger write cut short
-            tmp.unlink(missing_ok=True)
-            log.warning("recording: removed %s, left by an interrupted write", tmp.name)
+        # at start-up every temp file is debris; later only a segment's (backfill may be
+        # writing its ledger's right now)
+        pattern = "*.tmp" if not self._started else "*.json.tmp"
+        self._started = True
+        done = True
+        for tmp in self.dir.glob(pattern):  # a sidecar or ledger write cut short
+            try:
+                tmp.unlink(missing_ok=True)
+                log.warning("recording: removed %s, left by an interrupted write", tmp.name)
+            except OSError as exc:
+                done = False
+                log.warning("recording: cannot remove %s now: %s", tmp.name, exc)
         for part in sorted(self.dir.glob("*.ts.part")):
-            part.rename(part.with_name(part.name[: -len(".part")]))
-            log.warning("recording: recovered unfinished segment %s", part.name)
+            try:
+                part.rename(part.with_name(part.name[: -len(".part")]))
+                log.warning("recording: recovered unfinished segment %s", part.name)
+            except OSError as exc:
+                done = False
+                log.warning("recording: cannot recover %s now: %s", part.name, exc)
         for ts in self._files():
             if (self.dir / f"{ts.stem}.json").exists():
                 continue
             session, _, seq = ts.stem.rpartition("-")
-            info = SegmentInfo(
-                ts.stem,
-                session,
-                int(seq) if seq.isdigit() else 0,
-                None,
-                None,
-                0,
-                ts.stat().st_size,
-                sha256_file(ts),
-            )
-            self.write_sidecar(info)
+            try:
+                info = SegmentInfo(
+                    ts.stem,
+                    session,
+                    int(seq) if seq.isdigit() else 0,
+                    None,
+                    None,
+                    0,
+                    ts.stat().st_size,
+                    sha256_file(ts),
+                )
+                self.write_sidecar(info)
+            except OSError as exc:
+                done = False
+                log.warning("recording: %s has no sidecar; cannot write one now: %s", ts.name, exc)
+                continue
             log.warning("recording: %s had no sidecar; wrote one (backfill will send it)", ts.name)
-        self._ready = True
+        self._ready = done
 
     def needs_repair(self) -> None:
         """A writer failed (e.g. the disk filled): repair before the next segment."""

@@ -240,3 +240,26 @@ def test_below_the_floor_the_error_names_it(tmp_path: Path, packets: list[Packet
     )
     with pytest.raises(StreamError, match=r"min_free_mb = 300.*free 120 MB"):
         record(store, packets[:5])
+
+
+def test_a_full_disk_at_start_up_still_deletes_the_oldest_and_records(
+    tiny_disk: Path, packets: list[Packet]
+) -> None:
+    """The orphan's sidecar cannot be written (the disk is full): that must not stop the new
+    run from deleting the oldest segments, the orphan first, and recording."""
+    import shutil
+
+    old = SegmentStore(tiny_disk, "20260101T000000.000", segment_s=1.0, min_free_bytes=0)
+    record(old, packets[:60])
+    orphan, second = old.segments()
+    (tiny_disk / f"{orphan.name}.json").unlink()
+    (tiny_disk / "other-program.bin").write_bytes(b"x" * shutil.disk_usage(tiny_disk).free)
+    new = SegmentStore(tiny_disk, "20260102T000000.000", segment_s=1.0, min_free_bytes=0)
+    w = SegmentWriter(new, bytes_per_s=orphan.bytes)  # room for 1.5 segments is asked for
+    for p in packets[:30]:
+        w.write(p)
+    w.close()
+    assert new.deleted[:2] == [orphan.name, second.name], "oldest first, sidecar or not"
+    [seg] = new.segments()
+    assert seg.session == "20260102T000000.000" and seg.frames == 30
+    assert not list(tiny_disk.glob("*.tmp")) and not list(tiny_disk.glob("*.part"))
