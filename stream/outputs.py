@@ -36,6 +36,10 @@ from coachcam.errors import StreamError
 
 log = logging.getLogger(__name__)
 
+# A server that refused the publish (a wrong key) will not change its mind in a second, and
+# every try starts a publishing process (a Python + PyAV start, costly on a Pi): retry slowly.
+REFUSED_RETRY_S = 10.0
+
 
 class OutputFailure(StreamError):
     """A failure with a few words for ``coachcam status`` (``reason``) beside its message."""
@@ -362,7 +366,8 @@ class ThreadedOutput:
                 self._close_sink(f"write failed: {exc}")
                 self._fail(f"write failed: {exc}", exc)
                 need_key = True
-                next_try, backoff = self._clock.now() + backoff, min(2 * backoff, self._backoff_max)
+                wait = max(backoff, REFUSED_RETRY_S) if self.state == "refused" else backoff
+                next_try, backoff = self._clock.now() + wait, min(2 * backoff, self._backoff_max)
                 continue
             self._write_since = None
             need_key = False

@@ -196,3 +196,27 @@ def test_close_leaves_a_sink_stuck_in_a_write_to_its_writer(packets: list[Packet
     release.set()
     assert closed.wait(5)
     assert order == ["abort", "write", "close"] and len(pub.packets) == 1
+
+
+def test_a_refused_publish_says_so_and_is_retried_slowly(packets: list[Packet]) -> None:
+    """Each try at a refusing server starts a publishing process: not once a second."""
+    from stream.outputs import REFUSED_RETRY_S, PublishRefused
+
+    clock = FakeClock()
+    made: list[MemoryPublisher] = []
+
+    class Refusing(MemoryPublisher):
+        def write(self, packet: Packet) -> None:
+            raise PublishRefused("rtmp://x/live/… refused the publish: wrong key?", "wrong key?")
+
+    def opener() -> MemoryPublisher:
+        made.append(Refusing())
+        return made[-1]
+
+    out = ThreadedOutput("t", opener, clock=clock, backoff_min=0.0, backoff_max=0.0)
+    feed(out, packets)
+    assert len(made) == 1, "no second try before REFUSED_RETRY_S"
+    assert (out.state, out.reason) == ("refused", "wrong key?")
+    clock.advance(REFUSED_RETRY_S)
+    run_output(out, packets)
+    assert len(made) == 2 and out.stats.connects == 0 and out.state == "refused"

@@ -86,10 +86,10 @@ def test_a_refused_key_is_refused_never_back(
         with s:
             pacer = Pacer()
             st = push_until(s, lambda st: st["live"] == "refused", pacer)
-            # keep going through several reconnects: it must stay refused, never "back"
+            # keep going through a reconnect (10 s later: REFUSED_RETRY_S): still refused
             assert s.network is not None
             tries = s.network.stats.failures
-            st = push_until(s, lambda st: s.network.stats.failures >= tries + 3, pacer)  # type: ignore[union-attr]
+            st = push_until(s, lambda st: s.network.stats.failures > tries, pacer)  # type: ignore[union-attr]
             assert st["live"] == "refused", st
             assert st["confirmed_ago_s"] is None
             assert "stream key" in st["live_reason"]
