@@ -72,6 +72,8 @@ _ERRNO_WORDS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.EPIPE: "connection lost",
     errno.ETIMEDOUT: "timed out",
     errno.EHOSTUNREACH: "host unreachable",
     errno.ENETUNREACH: "network unreachable",

@@ -27,7 +27,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from coachcam.errors import StreamError
 from stream.h264 import mux_packet, template_stream
-from stream.outputs import EndpointUnreachable, Packet, PublishRefused, Sink, failure_reason
+from stream.outputs import (
+    EndpointUnreachable,
+    OutputFailure,
+    Packet,
+    PublishRefused,
+    Sink,
+    failure_reason,
+)
 from stream.pushproc import write_packet
 from stream.relay import TcpRelay, tls_context
 
@@ -179,8 +186,9 @@ class RelayedPublisher:
         try:
             self._relay.check()
         except StreamError as exc:
-            return exc
-        return StreamError(f"publisher for {redact_url(self.url)} {detail}")
+            err = self._relay.error
+            return OutputFailure(str(exc), failure_reason(err) if err else "connection lost")
+        return OutputFailure(f"publisher for {redact_url(self.url)} {detail}", "connection lost")
 
     def write(self, packet: Packet) -> None:
         if self._aborted.is_set():

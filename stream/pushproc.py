@@ -75,8 +75,10 @@ def main() -> int:
 
     from stream.h264 import template_stream
 
-    # FFmpeg's error lines reach the exception (``exc.log``): the server's reason for a refusal
+    # FFmpeg's error lines reach the exception (``exc.log``): the server's reason for a refusal.
+    # Not also to the journal: the parent logs the refusal once per outage, not every retry.
     av.logging.set_level(av.logging.ERROR)
+    logging.getLogger("libav").setLevel(logging.CRITICAL)
 
     us = 1_000_000
     container: Any = None
