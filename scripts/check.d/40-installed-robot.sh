@@ -15,7 +15,7 @@
 # Exit status 1 if any step failed. Needs root, debootstrap, systemd-container, nginx-rtmp,
 # ffmpeg (scripts/apt-test-packages.txt). Set COACHCAM_SKIP_ROBOT=1 to skip it.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
 VENV=${VENV:-.venv}
 NAME=40-installed-robot
@@ -25,7 +25,11 @@ CACHE=${COACHCAM_CI_CACHE:-/var/cache/coachcam-ci}
 CONF=/etc/coachcam/coachcam.toml
 
 if [ "${COACHCAM_SKIP_ROBOT:-0}" = 1 ]; then echo "$NAME: SKIP (COACHCAM_SKIP_ROBOT=1)"; exit 0; fi
-[ "$(id -u)" = 0 ] || { echo "$NAME: FAIL: needs root (debootstrap, systemd-nspawn)" >&2; exit 1; }
+if [ "$(id -u)" != 0 ]; then
+    # debootstrap and systemd-nspawn need root: ask for it as ./dev does for apt.
+    command -v sudo >/dev/null || { echo "$NAME: FAIL: needs root (debootstrap, systemd-nspawn)" >&2; exit 1; }
+    exec sudo VENV="$VENV" COACHCAM_MEDIA="${COACHCAM_MEDIA:-}" bash "$REPO/scripts/check.d/$(basename "$0")" "$@"
+fi
 for b in systemd-nspawn nsenter nginx ffprobe; do
     command -v "$b" >/dev/null || { echo "$NAME: FAIL: $b missing (scripts/apt-test-packages.txt)" >&2; exit 1; }
 done
@@ -42,21 +46,36 @@ NGINX_PID=""
 PID1=""
 FAILED=()
 
+cgroup_hierarchies() {
+    # Where nspawn gets a cgroup of its own: the unified (v2) tree, plus on a hybrid host (like
+    # this one: cgroup v1 with no systemd as PID 1) the name=systemd v1 tree beside it.
+    if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+        echo /sys/fs/cgroup
+    else
+        echo /sys/fs/cgroup/unified /sys/fs/cgroup/systemd
+    fi
+}
+
 cleanup() {
     local rc=$?
     # A shell error inside a step (set -u) ends the script: show that step's log.
     [ $rc -ne 0 ] && [ ${#FAILED[@]} -eq 0 ] && [ -s "$STEP_LOG" ] && tail -n 5 "$STEP_LOG" | sed 's/^/    ! /'
     if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
-        # SIGTERM asks the container to power off cleanly; SIGKILL if it takes more than 10 s.
+        local init
+        init=$(container_pid1) || init=""
+        # SIGTERM asks the container to power off cleanly; if that takes more than 10 s, SIGKILL
+        # its PID 1 (which ends every process in it: killing only nspawn would orphan them).
         kill -TERM "$NSPAWN_PID" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
+        [ -n "$init" ] && kill -KILL "$init" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$NSPAWN_PID" 2>/dev/null
         wait "$NSPAWN_PID" 2>/dev/null
     fi
     [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
     # The container's own cgroups live below ours: remove the deepest first.
-    for h in unified systemd; do
-        [ -d "/sys/fs/cgroup/$h/$CG" ] && find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} + 2>/dev/null
+    for h in $(cgroup_hierarchies); do
+        [ -d "$h/$CG" ] && find "$h/$CG" -depth -type d -exec rmdir {} + 2>/dev/null
     done
     [ "${KEEP_ROBOT:-0}" = 1 ] && echo "$NAME: kept $WORK" >&2 || rm -rf "$WORK"
     exit $rc
@@ -151,8 +170,8 @@ boot() {
     (
         # A cgroup of our own (this host has no systemd as PID 1: cgroup v1 hybrid, and we sit
         # in the root cgroup), so nspawn does not put the container into the host's root.
-        for h in unified systemd; do
-            mkdir -p "/sys/fs/cgroup/$h/$CG" && echo $BASHPID >"/sys/fs/cgroup/$h/$CG/cgroup.procs"
+        for h in $(cgroup_hierarchies); do
+            mkdir -p "$h/$CG" && echo $BASHPID >"$h/$CG/cgroup.procs"
         done
         # --register=no --keep-unit: no system bus / machined here. --system-call-filter=bpf:
         # without it systemd inside ignores DevicePolicy=/DeviceAllow= (untested hardening).
@@ -480,7 +499,7 @@ calibrate_restart() {
 }
 
 kill9() {
-    local old new
+    local old
     need_active || return 1
     old=$(inside systemctl show coachcam -p MainPID --value)
     [ "$old" != 0 ] || { echo "not running"; return 1; }
