@@ -12,7 +12,9 @@
     confirm.py   nginx-rtmp stat page → "received up to"; interval helpers
     backfill.py  segments the endpoint did not confirm → HTTP PUT (WebDAV), once, resumable
     secrets.py   stream keys from $CREDENTIALS_DIRECTORY or a file, redacted from logs
-    pipeline.py  ``Streamer``: all of the above wired from ``[stream]`` config
+    pipeline.py  ``Streamer``: all of the above wired from ``[stream]`` config; ``status()``:
+                 live connected (the server accepted) / refused / unreachable / down / off,
+                 seconds since the server confirmed data, recording ok / paused / failing
 
 Timestamps on the *stream clock*: µs since the first frame's capture (``t_capture``), the same
 in packets, segments, FLV timestamps and the server's confirmations.
