@@ -8,6 +8,7 @@ segments backfilled by HTTP PUT to a WebDAV server (a second nginx) fill exactly
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,8 @@ def check(
     return live, back
 
 
-def test_server_down_then_back(tmp_path: Path) -> None:
+def test_server_down_then_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
     with Nginx(tmp_path / "ng") as ng, Nginx(tmp_path / "dav", dav=True) as dav:
         s = Streamer(outage_cfg(tmp_path, ng, dav), W, H, FPS)
         pacer = Pacer()
@@ -89,6 +91,11 @@ def test_server_down_then_back(tmp_path: Path) -> None:
         assert max(live) == 299, "live resumed after the server came back"
         assert not set(range(80, 160)) & set(live), "nothing was live while the server was down"
         assert set(range(80, 160)) <= set(back)
+        assert s.status()["live"] == "connected"
+        said = [r.getMessage() for r in caplog.records]
+        backs = [m for m in said if m.startswith("live: back after")]
+        deads = [m for m in said if m.startswith("live: output dead")]
+        assert 1 <= len(backs) <= len(deads), "'back after' once per outage, when accepted again"
 
 
 def test_stalled_server_is_detected(tmp_path: Path) -> None:
