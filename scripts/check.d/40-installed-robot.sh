@@ -517,29 +517,39 @@ kill9() {
     NOTE="pid $old killed, now $(inside systemctl show coachcam -p MainPID --value), active"
 }
 
-broken_camera() {
-    # A camera that is not there: the service must give up after its restart budget
-    # (StartLimitBurst=5 in 300 s) instead of restart-looping. Test-only drop-in: RestartSec=1s
-    # instead of 5s, so this takes ~10 s rather than ~30 s; the budget itself is as shipped.
-    mkdir -p "$ROOT/etc/systemd/system/coachcam.service.d"
-    printf '[Service]\nRestartSec=1s\n' >"$ROOT/etc/systemd/system/coachcam.service.d/ci-fast-restart.conf"
-    cp "$ROOT$CONF" "$WORK/coachcam.toml.good"
-    set_key camera file '"/srv/media/no-such-camera.mp4"' || return 1
-    inside systemctl daemon-reload
+gives_up() {
+    # gives_up FILE: with camera.file = FILE the service must give up after its restart budget
+    # (StartLimitBurst=5 in 300 s) instead of restart-looping, and its journal must name FILE.
+    local file=$1 since log ok=0
+    set_key camera file "\"$file\"" || return 1
     inside systemctl reset-failed coachcam
-    local since ok=0
     since=$(inside date '+%Y-%m-%d %H:%M:%S')
     inside systemctl restart coachcam
     # Given up = failed (not activating/auto-restart) and systemd says the budget is spent.
     wait_for 120 bash -c "[ \"\$(nsenter --target $PID1 --all systemctl is-active coachcam)\" = failed ]" || ok=1
     inside systemctl show coachcam -p Result -p ActiveState -p SubState -p NRestarts
-    local log
     log=$(journal_since "$since")
-    grep -e 'no-such-camera' -e 'repeated too quickly' <<<"$log" | tail -3
+    grep -F -e "$file" -e 'repeated too quickly' <<<"$log" | tail -3
     grep -q 'Start request repeated too quickly' <<<"$log" \
         || { echo "no 'Start request repeated too quickly': the restart budget was not what stopped it"; ok=1; }
-    grep -q 'no-such-camera' <<<"$log" || { echo "the journal does not name the missing camera file"; ok=1; }
-    NOTE="$(grep -c 'Starting coachcam' <<<"$log") starts, then failed"
+    grep -q -F "$file" <<<"$log" || { echo "the journal does not name the camera file $file"; ok=1; }
+    NOTE="${NOTE:+$NOTE; }${file##*/}: $(grep -c 'Starting coachcam' <<<"$log") starts, then $(inside systemctl is-active coachcam)"
+    return $ok
+}
+
+broken_camera() {
+    # A camera that is not there, then one that gives no pictures (a file that is no video).
+    # Test-only drop-in: RestartSec=1s instead of 5s, so each takes ~10 s rather than ~30 s;
+    # the budget itself (StartLimitBurst=, StartLimitIntervalSec=) is as shipped.
+    local ok=0
+    mkdir -p "$ROOT/etc/systemd/system/coachcam.service.d" "$ROOT/var/lib/coachcam-ci"
+    printf '[Service]\nRestartSec=1s\n' >"$ROOT/etc/systemd/system/coachcam.service.d/ci-fast-restart.conf"
+    head -c 200000 /dev/urandom >"$ROOT/var/lib/coachcam-ci/unplayable.mp4"
+    chmod 0644 "$ROOT/var/lib/coachcam-ci/unplayable.mp4"
+    cp "$ROOT$CONF" "$WORK/coachcam.toml.good"
+    inside systemctl daemon-reload
+    gives_up /srv/media/no-such-camera.mp4 || ok=1
+    gives_up /var/lib/coachcam-ci/unplayable.mp4 || ok=1
     # Put the good camera back for the steps after this one.
     cat "$WORK/coachcam.toml.good" >"$ROOT$CONF"
     rm -r "$ROOT/etc/systemd/system/coachcam.service.d"
