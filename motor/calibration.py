@@ -287,6 +287,11 @@ def load_calibration(path: Path, missing_ok: bool = True) -> Calibration | None:
         ) from None
     except OSError as exc:
         raise CalibrationError(f"cannot read calibration file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CalibrationError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "write it again with `coachcam calibrate`"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -325,3 +325,10 @@ def test_run_with_a_mistyped_calibration_is_one_line_exit_2(
     assert main(["run", "--seconds", "1", "--calibration", str(typo)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(typo) in err and "Traceback" not in err
+
+
+def test_a_calibration_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.toml"
+    path.write_bytes(b"version = 1\n# caf\xe9\n")
+    with pytest.raises(CalibrationError, match=r"not UTF-8 text \(byte 0xe9"):
+        load_calibration(path)

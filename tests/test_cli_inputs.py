@@ -152,3 +152,21 @@ def test_closed_stdout_is_not_a_traceback() -> None:
     err = proc.stderr.read().decode()
     proc.wait(timeout=30)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["calibrate", "axis", "--axis", "pan", "--centre-us", "nan"],
+        ["calibrate", "axis", "--axis", "pan", "--min-deg", "inf"],
+        ["calibrate", "fov", "--settle-s", "nan"],  # was: "the picture moved the wrong way"
+        ["calibrate", "fov", "--angles", "1,nan"],
+        ["calibrate", "autotune", "--step-deg", "nan"],  # was: a ValueError traceback
+        ["check", "--tolerance", "nan"],  # was: every axis "OFF BY -0.0 deg"
+        ["status", "--max-age", "inf"],
+    ],
+)
+def test_every_number_option_rejects_non_finite(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _rejected(argv, capsys, "must be a finite number")

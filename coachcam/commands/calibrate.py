@@ -18,6 +18,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from coachcam.cliargs import finite_float
+
 if TYPE_CHECKING:
     from coachcam.clock import Clock
     from coachcam.config import Config
@@ -30,11 +32,12 @@ SERVICE_USER = "coachcam"
 
 
 def _floats(text: str) -> tuple[float, ...]:
+    deg = finite_float(-45.0, 45.0)
     try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
+        return tuple(deg(x) for x in text.split(",") if x.strip())
+    except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated degrees, got {text!r}"
+            f"expected comma-separated degrees, got {text!r} ({exc})"
         ) from None
 
 
@@ -67,12 +70,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="centre,direction,scale,limits",
         help="guided steps to run, in order (default: all four)",
     )
-    ax.add_argument("--centre-us", type=float, help="pulse width (us) that points straight ahead")
-    ax.add_argument("--trim-us", type=float, help="add this to the centre pulse width (us)")
-    ax.add_argument("--us-per-deg", type=float, help="pulse width change per degree")
+    ax.add_argument(
+        "--centre-us",
+        type=finite_float(400.0, 2600.0),
+        help="pulse width (us) that points straight ahead",
+    )
+    ax.add_argument(
+        "--trim-us",
+        type=finite_float(-500.0, 500.0),
+        help="add this to the centre pulse width (us)",
+    )
+    ax.add_argument(
+        "--us-per-deg",
+        type=finite_float(1.0, 50.0, lo_open=True),
+        help="pulse width change per degree",
+    )
     ax.add_argument("--direction", choices=["1", "-1", "flip"], help="servo direction")
-    ax.add_argument("--min-deg", type=float, help="lower mechanical limit (deg)")
-    ax.add_argument("--max-deg", type=float, help="upper mechanical limit (deg)")
+    ax.add_argument(
+        "--min-deg", type=finite_float(-180.0, 180.0), help="lower mechanical limit (deg)"
+    )
+    ax.add_argument(
+        "--max-deg", type=finite_float(-180.0, 180.0), help="upper mechanical limit (deg)"
+    )
 
     fov = what.add_parser(
         "fov", parents=[shared], help="measure pixels per degree by moving an axis known angles"
@@ -87,7 +106,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="'sim' = simulated camera on simulated servos (default when [camera] source = "
         "'sim'); 'camera' = the configured camera on the configured servos",
     )
-    fov.add_argument("--settle-s", type=float, default=0.5, help="wait after each move")
+    fov.add_argument(
+        "--settle-s", type=finite_float(0.0, 10.0), default=0.5, help="wait after each move"
+    )
 
     at = what.add_parser(
         "autotune", parents=[shared], help="step-response auto-tune of [motor.control] gains"
@@ -99,9 +120,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="where to measure the step response: the simulated servos ([sim.servo]) or the "
         "configured driver (needs read-back: the Maestro). Default: sim when driver = 'sim'",
     )
-    at.add_argument("--step-deg", type=float, default=60.0, help="identification step size")
     at.add_argument(
-        "--settle-target-s", type=float, default=1.2, help="a 30 deg step must settle this fast"
+        "--step-deg", type=finite_float(5.0, 180.0), default=60.0, help="identification step size"
+    )
+    at.add_argument(
+        "--settle-target-s",
+        type=finite_float(0.1, 10.0),
+        default=1.2,
+        help="a 30 deg step must settle this fast",
     )
     p.set_defaults(func=run)
 

@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="how far to nudge each axis (above 0, at most 45 and within the axis's limits)",
     )
     p.add_argument(
-        "--tolerance", type=float, default=0.75, help="largest read-back error accepted (deg)"
+        "--tolerance",
+        type=finite_float(0.0, 10.0, lo_open=True),
+        default=0.75,
+        help="largest read-back error accepted (deg)",
     )
     p.set_defaults(func=run)
 

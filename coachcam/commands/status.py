@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from coachcam.cliargs import finite_float
 from coachcam.errors import CoachcamError
 
 # state -> exit status. "running": ready, frames and servo control flowing.
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--max-age",
         metavar="S",
-        type=float,
+        type=finite_float(0.0, 3600.0, lo_open=True),
         default=None,
         help="call the state stale after S seconds (default: 5, or 3 write periods)",
     )
