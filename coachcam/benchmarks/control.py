@@ -8,7 +8,6 @@ side with the targets of issue 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from coachcam.config import load_config
-    from coachcam.sim.report import compute_report
+    from coachcam.sim.report import compute_report, write_report
     from coachcam.sim.run import run_sim
     from coachcam.sim.scenario import builtin_names, load_scenario
 
@@ -106,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\nall targets met")
     if args.json:
-        args.json.write_text(json.dumps(everything, indent=2) + "\n", encoding="utf-8")
+        write_report(everything, args.json)
     return 0

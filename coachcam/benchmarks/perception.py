@@ -22,7 +22,6 @@ whatever else it is doing; the ways of looking take turns frame by frame, so com
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import time
@@ -441,6 +440,7 @@ def format_tables(res: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from coachcam.config import load_config
+    from coachcam.sim.report import write_report
 
     cfg = load_config(args.config).tracker
     media: Path = args.media
@@ -460,7 +460,7 @@ def run(args: argparse.Namespace) -> int:
     res["crowd"] = crowd_rows(cfg, cuts, min(args.frames, 12))  # 12: two cycles of 3x2 tiles
     print(format_tables(res))
     if args.json:
-        args.json.write_text(json.dumps(res, indent=2), encoding="utf-8")
+        write_report(res, args.json)
     return 0
 
 

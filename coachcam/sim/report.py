@@ -162,7 +162,7 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def write_report(report: dict[str, Any], path: Path) -> None:
+def write_report(report: Any, path: Path) -> None:
     """The report as strict JSON (``allow_nan=False``: a NaN that slips through is an error)."""
     text = json.dumps(_json_safe(report), indent=2, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
