@@ -568,6 +568,22 @@ security() {
     [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.5) }'
 }
 
+device_policy() {
+    # DevicePolicy=closed + DeviceAllow= are enforced on the running service (nspawn's
+    # --system-call-filter=bpf is what lets systemd inside attach its device program): a shell
+    # moved into the service's cgroup cannot open /dev/net/tun (not on the allow list), while
+    # outside it can. Without enforcement the hardening the README claims would go untested.
+    need_active || return 1
+    local cg=/sys/fs/cgroup/system.slice/coachcam.service inside_out outside_out
+    inside systemctl show coachcam -p DevicePolicy -p DeviceAllow
+    outside_out=$(inside sh -c 'exec 3</dev/net/tun && echo opened' 2>&1)
+    inside_out=$(inside sh -c "echo \$\$ >$cg/cgroup.procs && exec 3</dev/net/tun && echo opened" 2>&1)
+    echo "outside the service: $outside_out"
+    echo "in the service's cgroup: $inside_out"
+    NOTE="/dev/net/tun in the service's cgroup: ${inside_out##*: }"
+    [ "$outside_out" = opened ] && grep -q "Operation not permitted" <<<"$inside_out"
+}
+
 journal_clean() {
     local bad=0
     # The key was in the config's credential file only: nowhere in any log of this boot.
@@ -616,6 +632,7 @@ step stop-parks svc_stop
 step calibrate-restart calibrate_restart
 step kill9-restarted kill9
 step broken-camera-gives-up broken_camera
+step device-policy device_policy
 step security security
 step journal-clean journal_clean
 step reboot-comes-up reboot
