@@ -365,6 +365,18 @@ svc_start() {
     NOTE=$(inside systemctl show coachcam -p StatusText --value)
 }
 
+status_at_once() {
+    # What a technician sees typing `coachcam status` right after `systemctl start` returned:
+    # starting, not a fault ("STALLED ... systemd will restart it" would be untrue).
+    need_active || return 1
+    local out rc
+    out=$(inside coachcam status 2>&1)
+    rc=$?
+    echo "$out"
+    NOTE="exit $rc: $(head -2 <<<"$out" | tail -1 | sed 's/^ *//')"
+    ! grep -q -i stalled <<<"$out"
+}
+
 healthy() {
     # Frames flow: `coachcam status` exits 0 within 20 s of READY (1 = down, 3 = unhealthy).
     need_active || return 1
@@ -481,6 +493,20 @@ svc_stop() {
     grep -i -e park -e stopp <<<"$log"
     grep -qi 'parking servos at' <<<"$log" \
         || { echo "no 'parking servos at ...' line in the journal after the stop"; return 1; }
+}
+
+calibrate_while_running() {
+    # One daemon drives the servos: calibrating beside the running service is refused in one
+    # line (hardware.md: stop it first), and the calibration file is left as it was.
+    need_active || return 1
+    local before out rc
+    before=$(sha256sum <"$ROOT/etc/coachcam/calibration.toml")
+    out=$(inside bash -c "sudo coachcam calibrate axis --axis pan --trim-us 40 --config $CONF" 2>&1)
+    rc=$?
+    echo "exit $rc: $out"
+    NOTE="exit $rc: $out"
+    [ $rc -ne 0 ] && [ "$(grep -c . <<<"$out")" = 1 ] && ! grep -q Traceback <<<"$out" \
+        && [ "$(sha256sum <"$ROOT/etc/coachcam/calibration.toml")" = "$before" ]
 }
 
 calibrate_restart() {
@@ -622,12 +648,14 @@ must configure configure
 step readme-calibrate-config readme_calibrate
 step users make_users
 step start svc_start
+step status-at-once status_at_once
 step healthy healthy
 step status-line status_line
 step cli-root cli_root
 step cli-group-member cli_member
 step cli-outsider-refused cli_outsider
 step stream-decodes stream
+step calibrate-while-running-refused calibrate_while_running
 step stop-parks svc_stop
 step calibrate-restart calibrate_restart
 step kill9-restarted kill9
