@@ -610,6 +610,26 @@ device_policy() {
     [ "$outside_out" = opened ] && grep -q "Operation not permitted" <<<"$inside_out"
 }
 
+secret_hidden() {
+    # The stream key is only in its credential: not in any coachcam process's command line or
+    # environment (`ps` shows command lines to every user), nor in the state it writes.
+    need_active || return 1
+    local pids hits
+    pids=$(inside systemctl show coachcam -p ControlGroup --value)
+    pids=$(inside cat "/sys/fs/cgroup$pids/cgroup.procs")
+    echo "service processes: $(tr '\n' ' ' <<<"$pids")"
+    local dump
+    # shellcheck disable=SC2086
+    dump=$(inside sh -c 'for p in "$@"; do tr "\0" "\n" </proc/$p/cmdline; tr "\0" "\n" </proc/$p/environ; done' sh $pids)
+    # (the unit's own Environment= shows that the environment was really read)
+    grep -q '^COACHCAM_MODELS_DIR=' <<<"$dump" || { echo "could not read the service's environment"; return 1; }
+    hits=$(grep -F -- "$STREAM_KEY" <<<"$dump")
+    hits+=$(grep -rlF -- "$STREAM_KEY" "$ROOT/var/lib/coachcam" "$ROOT/etc/coachcam/coachcam.toml" 2>/dev/null)
+    hits+=$(inside sh -c 'cat /run/coachcam/status.json' | grep -F -- "$STREAM_KEY")
+    [ -z "$hits" ] || { echo "the stream key is exposed: $hits"; return 1; }
+    NOTE="$(grep -c . <<<"$pids") processes, state and recordings: no key"
+}
+
 journal_clean() {
     local bad=0
     # The key was in the config's credential file only: nowhere in any log of this boot.
@@ -662,6 +682,7 @@ step kill9-restarted kill9
 step broken-camera-gives-up broken_camera
 step device-policy device_policy
 step security security
+step secret-hidden secret_hidden
 step journal-clean journal_clean
 step reboot-comes-up reboot
 
