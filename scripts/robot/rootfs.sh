@@ -23,6 +23,8 @@ if [ ! -s "$tarball" ]; then
         >"$build/debootstrap.log" 2>&1 || { tail -20 "$build/debootstrap.log" >&2; exit 1; }
     # Plain tar, no compression: extracting ~300 MB takes ~1 s; disk is cheaper than CPU here.
     tar -C "$build/root" --numeric-owner -cf "$build/rootfs.tar" .
+    # Drop the tarball of an older package list (a run still reading it keeps it until closed).
+    rm -f "$CACHE/rootfs-$SUITE-$ARCH-"*.tar
     mv "$build/rootfs.tar" "$tarball"
 fi
 echo "$tarball"
