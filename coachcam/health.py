@@ -284,6 +284,7 @@ class HealthReporter:
         self.pid = pid
         self.health = Health()
         self.is_ready = False
+        self.ready_at: float | None = None
         self.is_stopping = False
         self.started_wall: float | None = None
         self.last_frame: float | None = None
@@ -317,6 +318,16 @@ class HealthReporter:
             for last in (self.last_frame, self.last_control)
         )
 
+    def stalled(self, now: float | None = None) -> bool:
+        """Ready, not stopping, and frames or control not flowing — except in the first
+        ``max_gap_s`` after READY before anything flowed: that is still starting (status
+        right after ``systemctl start`` said STALLED while systemd said starting)."""
+        now = self.clock.now() if now is None else now
+        if not self.is_ready or self.is_stopping or self.flowing(now):
+            return False
+        never = self.last_frame is None or self.last_control is None
+        return not (never and self.ready_at is not None and now - self.ready_at <= self.max_gap_s)
+
     def update(self, health: Health | None = None) -> None:
         """Once per frame: maybe ping the watchdog, maybe send STATUS= and write the state."""
         if health is not None:
@@ -343,6 +354,8 @@ class HealthReporter:
         if self.started_wall is None:
             self.started_wall = self.wall()
         now = self.clock.now()
+        if self.ready_at is None:
+            self.ready_at = now
         self.notifier.send(READY=1, STATUS=self.health.line())
         self.last_status_text = self.health.line()
         self.last_status = now
@@ -375,7 +388,7 @@ class HealthReporter:
     # -- output ----------------------------------------------------------------------------
     def _publish(self, now: float) -> None:
         line = self.health.line()
-        if not self.flowing(now) and self.is_ready and not self.is_stopping:
+        if self.stalled(now):
             line = f"{line} (stalled)"
         if line != self.last_status_text:
             self.notifier.send(STATUS=line)
@@ -398,6 +411,7 @@ class HealthReporter:
             "ready": self.is_ready,
             "stopping": self.is_stopping,
             "flowing": self.flowing(now),
+            "stalled": self.stalled(now),
             "last_frame_age_s": age(self.last_frame),
             "last_control_age_s": age(self.last_control),
             "watchdog_s": self.watchdog_s,

@@ -30,6 +30,7 @@ def write_state(
     age: float = 0.0,
     ready: bool = True,
     flowing: bool = True,
+    flowed_before: bool = True,
     stop: bool = False,
     people: tuple[Person, ...] = (TEACHER, STUDENT),
     stream: dict[str, object] | None = None,
@@ -40,10 +41,10 @@ def write_state(
     )
     if ready:
         r.ready()
-    if flowing:
+    if flowing or flowed_before:
         r.frame_done()
         r.control_done()
-    clock.advance(1.0)
+    clock.advance(1.0 if flowing else 3.0)  # not flowing: past the reporter's 2 s gap
     r.update(Health("following teacher", 29.84, True, 2, True, people, stream))
     if stop:
         r.stopping()
@@ -85,6 +86,25 @@ def test_stalled_and_starting_are_said(
     write_state(state_file, ready=False)
     assert main(["status", "--state-file", str(state_file)]) == 3
     assert "starting up" in capsys.readouterr().out
+
+
+def test_ready_but_no_frame_yet_is_starting_not_stalled(
+    state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Right after READY the first frame has not come yet: status said STALLED while systemd
+    said starting (the installed-robot check's status-at-once step)."""
+    clock = FakeClock(1000.0)
+    r = HealthReporter(clock=clock, state_file=state_file, wall=time.time, pid=os.getpid())
+    r.ready()
+    clock.advance(0.3)
+    r.update(Health("starting", 0.0, False, 0, True))
+    assert main(["status", "--state-file", str(state_file)]) == 3
+    out = capsys.readouterr().out
+    assert "STALLED" not in out and "starting up" in out
+    clock.advance(3.0)  # nothing ever came: past the 2 s gap that is a stall
+    r.update()
+    assert main(["status", "--state-file", str(state_file)]) == 3
+    assert "STALLED" in capsys.readouterr().out
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:

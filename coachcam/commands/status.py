@@ -141,9 +141,11 @@ def condition(state: Mapping[str, Any]) -> str:
     """A running daemon's state: running, starting or stalled."""
     if not state.get("ready"):
         return "starting"
-    if not state.get("flowing"):
-        return "stalled"
-    return "running"
+    if state.get("flowing"):
+        return "running"
+    # "stalled" is the daemon's own judgement (it knows when READY was sent); a state file
+    # without it (an older daemon) is judged by the flow alone
+    return "stalled" if state.get("stalled", True) else "starting"
 
 
 def ago(seconds: float) -> str:
