@@ -26,7 +26,7 @@ cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
 VENV=${VENV:-.venv}
 NAME=40-installed-robot
-MEDIA=${COACHCAM_MEDIA:-/work/shared/data/media}
+MEDIA=${COACHCAM_MEDIA:-$REPO/../shared/data/media}  # shared/ beside the clone, as CI has it
 VIDEO=podium_speaker_720p30.mp4
 CACHE=${COACHCAM_CI_CACHE:-/var/cache/coachcam-ci}
 CONF=/etc/coachcam/coachcam.toml
@@ -40,6 +40,7 @@ fi
 for b in systemd-nspawn nsenter nginx ffprobe; do
     command -v "$b" >/dev/null || { echo "$NAME: FAIL: $b missing (scripts/apt-test-packages.txt)" >&2; exit 1; }
 done
+MEDIA=$(realpath -m "$MEDIA")  # nspawn binds want a plain absolute path
 [ -r "$MEDIA/$VIDEO" ] || { echo "$NAME: FAIL: no $MEDIA/$VIDEO" >&2; exit 1; }
 
 T0=$(date +%s)
