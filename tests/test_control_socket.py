@@ -89,12 +89,24 @@ def test_a_client_with_its_own_private_tmp_gets_the_reply(serving: Serving) -> N
     if shutil.which("unshare") is None:
         pytest.skip("no unshare")
     private = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
+    # The real /tmp stays reachable at `hold` (outside /tmp) inside the namespace, for a checkout
+    # and venv that live under /tmp (CI's clean clone); the client's own /tmp is a new tmpfs.
+    hold = Path(tempfile.mkdtemp(prefix="coachcam-hold-", dir="/dev/shm"))
+
+    def seen(p: Path | str) -> str:
+        p = str(p)
+        return str(hold) + p[len("/tmp") :] if p.startswith("/tmp/") else p
+
     inner = (
-        f"mount -t tmpfs tmpfs /tmp && cd {REPO} && exec {sys.executable} -c "
-        f'"from pathlib import Path; from coachcam.control import send; '
+        f"mount --bind /tmp {hold} && mount -t tmpfs tmpfs /tmp && cd {seen(REPO)} && "
+        f'exec {seen(sys.executable)} -c "from pathlib import Path; '
+        f"from coachcam.control import send; "
         f"print(send(Path('{serving.server.path}'), {{'retarget': 7}}, timeout=2))\""
     )
-    r = subprocess.run([*private, inner], capture_output=True, text=True, timeout=30)
+    try:
+        r = subprocess.run([*private, inner], capture_output=True, text=True, timeout=30)
+    finally:
+        hold.rmdir()
     if "Operation not permitted" in r.stderr and "mount" in r.stderr:
         pytest.skip("cannot make a mount namespace here")
     assert r.returncode == 0, r.stderr
