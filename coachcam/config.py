@@ -95,16 +95,16 @@ class SimConfig(Section):
     min_person_px: float = Field(
         60.0, ge=0.0, le=2000.0, description="People shorter than this in the image are missed."
     )
-    servo: ServoSimConfig = ServoSimConfig()  # type: ignore[call-arg]
-    faults: SimFaultsConfig = SimFaultsConfig()  # type: ignore[call-arg]
+    servo: ServoSimConfig = ServoSimConfig()
+    faults: SimFaultsConfig = SimFaultsConfig()
 
 
 class Config(Section):
-    camera: CameraConfig = CameraConfig()  # type: ignore[call-arg]
-    tracker: TrackerConfig = TrackerConfig()  # type: ignore[call-arg]
-    motor: MotorConfig = MotorConfig()  # type: ignore[call-arg]
-    stream: StreamConfig = StreamConfig()  # type: ignore[call-arg]
-    sim: SimConfig = SimConfig()  # type: ignore[call-arg]
+    camera: CameraConfig = CameraConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    motor: MotorConfig = MotorConfig()
+    stream: StreamConfig = StreamConfig()
+    sim: SimConfig = SimConfig()
 
 
 def effective_detector(cfg: Config) -> Literal["oracle", "mediapipe"]:

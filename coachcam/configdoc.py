@@ -46,7 +46,7 @@ def _section(model: BaseModel, name: str, out: list[str]) -> None:
 
 
 def render_defaults() -> str:
-    cfg = Config()  # type: ignore[call-arg]
+    cfg = Config()
     out: list[str] = [HEADER.rstrip("\n")]
     for key in Config.model_fields:
         _section(getattr(cfg, key), key, out)

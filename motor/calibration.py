@@ -94,13 +94,13 @@ class Calibration(Section):
     version: int = Field(1, ge=1, le=1)
     pan: AxisCalibration | None = None
     tilt: AxisCalibration | None = None
-    camera: CameraCalibration = CameraCalibration()  # type: ignore[call-arg]
-    control: ControlCalibration = ControlCalibration()  # type: ignore[call-arg]
+    camera: CameraCalibration = CameraCalibration()
+    control: ControlCalibration = ControlCalibration()
 
     def axis(self, name: str) -> AxisCalibration:
         """The axis's calibration, or the nominal one to start calibrating from."""
         cal = self.pan if name == "pan" else self.tilt
-        return cal if cal is not None else AxisCalibration()  # type: ignore[call-arg]
+        return cal if cal is not None else AxisCalibration()
 
     def uncalibrated(self) -> list[str]:
         return [name for name in ("pan", "tilt") if getattr(self, name) is None]
@@ -156,7 +156,7 @@ def effective_axis(axis: AxisConfig, cal: AxisCalibration | None) -> AxisConfig:
 
 
 def axis_map(axis: AxisConfig, cal: AxisCalibration | None) -> AxisMap:
-    c = cal or AxisCalibration()  # type: ignore[call-arg]
+    c = cal or AxisCalibration()
     eff = effective_axis(axis, cal)
     return AxisMap(
         min_deg=eff.min_deg,

@@ -141,9 +141,9 @@ class MotorConfig(Section):
     driver: Literal["sim", "gpio", "serial"] = Field(
         "sim", description="Servo driver: 'sim' (simulated servos), 'gpio' or 'serial'."
     )
-    pan: AxisConfig = AxisConfig(min_deg=-80.0, max_deg=80.0, home_deg=0.0)  # type: ignore[call-arg]
-    tilt: AxisConfig = AxisConfig(min_deg=-30.0, max_deg=30.0, home_deg=-5.0)  # type: ignore[call-arg]
-    control: ControlConfig = ControlConfig()  # type: ignore[call-arg]
+    pan: AxisConfig = AxisConfig(min_deg=-80.0, max_deg=80.0, home_deg=0.0)
+    tilt: AxisConfig = AxisConfig(min_deg=-30.0, max_deg=30.0, home_deg=-5.0)
+    control: ControlConfig = ControlConfig()
     park_speed_deg_s: float = Field(
         30.0, gt=0.0, le=600.0, description="Speed of soft start and parking moves."
     )
@@ -160,5 +160,5 @@ class MotorConfig(Section):
         description="Release the servos when no command arrived for this long (a hung loop); "
         "0 = off. Also set the Maestro's own serial time-out (see hardware.md).",
     )
-    gpio: GpioConfig = GpioConfig()  # type: ignore[call-arg]
-    serial: SerialConfig = SerialConfig()  # type: ignore[call-arg]
+    gpio: GpioConfig = GpioConfig()
+    serial: SerialConfig = SerialConfig()

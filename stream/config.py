@@ -125,6 +125,6 @@ class StreamConfig(Section):
     queue_packets: int = Field(
         150, ge=10, le=10000, description="Encoded packets buffered per network output."
     )
-    recording: RecordingConfig = RecordingConfig()  # type: ignore[call-arg]
-    backfill: BackfillConfig = BackfillConfig()  # type: ignore[call-arg]
-    privacy: PrivacyConfig = PrivacyConfig()  # type: ignore[call-arg]
+    recording: RecordingConfig = RecordingConfig()
+    backfill: BackfillConfig = BackfillConfig()
+    privacy: PrivacyConfig = PrivacyConfig()

@@ -10,9 +10,9 @@ from motor.config import AxisConfig, GpioConfig, MotorConfig
 
 PAN = AxisConfig(min_deg=-80.0, max_deg=80.0, home_deg=0.0, min_us=600.0, max_us=2400.0)
 TILT = AxisConfig(min_deg=-30.0, max_deg=30.0, home_deg=-5.0, min_us=600.0, max_us=2400.0)
-CAL = Calibration(  # type: ignore[call-arg]
-    pan=AxisCalibration(centre_us=1512.0, us_per_deg=10.0, direction=-1, min_deg=-70, max_deg=75),  # type: ignore[call-arg]
-    tilt=AxisCalibration(centre_us=1480.0, us_per_deg=11.0, direction=1, min_deg=-40, max_deg=25),  # type: ignore[call-arg]
+CAL = Calibration(
+    pan=AxisCalibration(centre_us=1512.0, us_per_deg=10.0, direction=-1, min_deg=-70, max_deg=75),
+    tilt=AxisCalibration(centre_us=1480.0, us_per_deg=11.0, direction=1, min_deg=-40, max_deg=25),
 )
 
 
@@ -21,7 +21,7 @@ def maps(cal: Calibration | None = CAL) -> tuple[AxisMap, AxisMap]:
 
 
 def motor_cfg(**kw: Any) -> MotorConfig:
-    return MotorConfig(pan=PAN, tilt=TILT, **kw)  # type: ignore[call-arg]
+    return MotorConfig(pan=PAN, tilt=TILT, **kw)
 
 
 def mock_factory() -> Any:
@@ -41,5 +41,5 @@ def gpio_servos(clock: FakeClock | None = None, **kw: Any) -> tuple[Any, Any, Fa
     clock = clock or FakeClock()
     factory = mock_factory()
     pan, tilt = maps()
-    servos = GpioServos(pan, tilt, GpioConfig(), clock, pin_factory=factory, **kw)  # type: ignore[call-arg]
+    servos = GpioServos(pan, tilt, GpioConfig(), clock, pin_factory=factory, **kw)
     return servos, factory, clock

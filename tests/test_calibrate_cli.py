@@ -84,7 +84,7 @@ def test_fov_detects_a_reversed_axis(tmp_path: Path) -> None:
     servos = SimServos(clock)
     # the camera sees the servo turn the other way from what was commanded
     cam = PanoramaCamera(lambda: (-servos.true_position()[0], 0.0), Intrinsics(320, 180, 66.0))
-    head = PanTiltHead(servos, AxisConfig(), AxisConfig(), clock)  # type: ignore[call-arg]
+    head = PanTiltHead(servos, AxisConfig(), AxisConfig(), clock)
     with pytest.raises(CalibrationError, match="wrong way"):
         measure_fov(head, cam.render, clock, "pan")
 
@@ -153,7 +153,7 @@ def _session(answers: list[str]) -> tuple[GuidedSession, object, list[str]]:
         Calibration(),
         clock,
         ask=lambda _q: next(it),
-        say=said.append,  # type: ignore[call-arg]
+        say=said.append,
         pos=[0.0, -5.0],
     )
     return session, factory, said

@@ -88,18 +88,18 @@ def test_clear_errors(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_limits_are_the_intersection_and_home_is_kept_inside() -> None:
-    eff = effective_axis(TILT, AxisCalibration(min_deg=-2.0, max_deg=25.0))  # type: ignore[call-arg]
+    eff = effective_axis(TILT, AxisCalibration(min_deg=-2.0, max_deg=25.0))
     assert (eff.min_deg, eff.max_deg, eff.home_deg) == (-2.0, 25.0, -2.0)
     with pytest.raises(CalibrationError, match="do not overlap"):
-        effective_axis(TILT, AxisCalibration(min_deg=40.0, max_deg=60.0))  # type: ignore[call-arg]
+        effective_axis(TILT, AxisCalibration(min_deg=40.0, max_deg=60.0))
     m = axis_map(PAN, CAL.pan)
     assert (m.min_deg, m.max_deg) == (-70.0, 75.0)
     assert m.to_deg(m.to_us(12.5)) == pytest.approx(12.5)
 
 
 def test_apply_calibration_overrides_only_what_was_measured() -> None:
-    cfg = Config()  # type: ignore[call-arg]
-    cal = Calibration(control=ControlCalibration(kp=2.5), camera={"hfov_deg": 70.0})  # type: ignore[call-arg, arg-type]
+    cfg = Config()
+    cal = Calibration(control=ControlCalibration(kp=2.5), camera={"hfov_deg": 70.0})
     out = apply_calibration(cfg, cal)
     assert out.motor.control.kp == 2.5
     assert out.motor.control.max_speed_deg_s == cfg.motor.control.max_speed_deg_s
@@ -108,7 +108,7 @@ def test_apply_calibration_overrides_only_what_was_measured() -> None:
 
 
 axis_cals = st.builds(
-    lambda c, k, d, lo, span: AxisCalibration(  # type: ignore[call-arg]
+    lambda c, k, d, lo, span: AxisCalibration(
         centre_us=c, us_per_deg=k, direction=d, min_deg=lo, max_deg=min(180.0, lo + span)
     ),
     st.floats(400.0, 2600.0),
@@ -124,7 +124,7 @@ axis_cals = st.builds(
 def test_any_calibration_survives_the_file(pan: AxisCalibration, tilt: AxisCalibration) -> None:
     import tempfile
 
-    cal = Calibration(pan=pan, tilt=tilt)  # type: ignore[call-arg]
+    cal = Calibration(pan=pan, tilt=tilt)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "c.toml"
         save_calibration(cal, path)
@@ -233,11 +233,11 @@ def test_a_cut_off_file_is_an_error_naming_the_missing_key(
 
 def test_every_file_the_calibration_writes_loads_whole(tmp_path: Path) -> None:
     path = tmp_path / "calibration.toml"
-    measured = Calibration(  # type: ignore[call-arg]
+    measured = Calibration(
         pan=CAL.pan,
         tilt=CAL.tilt,
-        camera={"px_per_deg": 17.2, "hfov_deg": 66.0, "width": 1280},  # type: ignore[arg-type]
-        control=ControlCalibration(  # type: ignore[call-arg]
+        camera={"px_per_deg": 17.2, "hfov_deg": 66.0, "width": 1280},
+        control=ControlCalibration(
             kp=4.0, max_speed_deg_s=81.0, max_accel_deg_s2=380.0, actuation_latency_ms=15.0
         ),
     )

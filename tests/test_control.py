@@ -23,7 +23,7 @@ def closed_loop(target_pan: float, latency_s: float, seconds: float = 4.0) -> li
     clock = FakeClock()
     servos = SimServos(clock, SimServoParams(readback_noise_deg=0.0), start=(0.0, 0.0))
     head = PanTiltHead(servos, M.pan, M.tilt, clock)
-    ctrl = RoomController(ControlConfig(), M.pan, M.tilt)  # type: ignore[call-arg]
+    ctrl = RoomController(ControlConfig(), M.pan, M.tilt)
     errors = []
     for _ in range(int(seconds * 30)):
         clock.advance(1 / 30)
@@ -40,7 +40,7 @@ def closed_loop(target_pan: float, latency_s: float, seconds: float = 4.0) -> li
 @given(st.floats(-70, 70).filter(lambda x: abs(x) > 3), st.floats(0.0, 0.25))
 def test_error_decays_for_latencies_up_to_250ms(target: float, latency: float) -> None:
     errors = closed_loop(target, latency)
-    assert errors[-1] <= ControlConfig().dead_zone_deg + 0.2  # type: ignore[call-arg]
+    assert errors[-1] <= ControlConfig().dead_zone_deg + 0.2
     # It gets there without swinging back and forth: once within 1 deg it stays within 2.
     first = next(i for i, e in enumerate(errors) if e < 1.0)
     assert max(errors[first:]) < 2.0
@@ -54,7 +54,7 @@ def test_error_decays_for_latencies_up_to_250ms(target: float, latency: float) -
     )
 )
 def test_controller_output_stays_within_limits(aims: list[tuple[float, float, float]]) -> None:
-    ctrl = RoomController(ControlConfig(), M.pan, M.tilt)  # type: ignore[call-arg]
+    ctrl = RoomController(ControlConfig(), M.pan, M.tilt)
     t = 0.0
     p, q = 0.0, 0.0
     for pan, tilt, vel in aims:
@@ -65,7 +65,7 @@ def test_controller_output_stays_within_limits(aims: list[tuple[float, float, fl
 
 
 def test_controller_holds_still_inside_the_dead_zone() -> None:
-    ctrl = RoomController(ControlConfig(), AxisConfig(), AxisConfig())  # type: ignore[call-arg]
+    ctrl = RoomController(ControlConfig(), AxisConfig(), AxisConfig())
     out = [
         ctrl.update(i / 30, Aim("follow", 1.0, -1.0, t_ref=i / 30), (0.0, 0.0)) for i in range(60)
     ]

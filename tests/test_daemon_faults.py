@@ -242,13 +242,13 @@ def plug(link: Path, served: list[PtyMaestro]) -> PtyMaestro:
 def serial_config(link: Path) -> str:
     # Real servos run only calibrated: the nominal mapping, written as this robot's calibration.
     cal = link.parent / "calibration.toml"
-    save_calibration(Calibration(pan=AxisCalibration(), tilt=AxisCalibration()), cal)  # type: ignore[call-arg]
+    save_calibration(Calibration(pan=AxisCalibration(), tilt=AxisCalibration()), cal)
     motor = f'[motor]\ndriver = "serial"\ncalibration_file = "{cal}"\n'
     return motor + f'[motor.serial]\nport = "{link}"\n'
 
 
 def home_qus() -> tuple[int, int]:
-    pan, tilt = axis_maps(MotorConfig(), None)  # type: ignore[call-arg]
+    pan, tilt = axis_maps(MotorConfig(), None)
     return round(pan.to_us(pan.home_deg) * 4), round(tilt.to_us(tilt.home_deg) * 4)
 
 

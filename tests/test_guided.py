@@ -43,7 +43,7 @@ def session(answers: list[str]) -> tuple[GuidedSession, Script, list[str], SimSe
     script, said = Script(answers), []
     s = GuidedSession(
         servos, motor_cfg(), Calibration(), clock, ask=script, say=said.append, pos=[0.0, -5.0]
-    )  # type: ignore[call-arg]
+    )
     return s, script, said, servos
 
 

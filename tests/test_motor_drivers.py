@@ -66,7 +66,7 @@ def test_calibrated_applies_the_file(tmp_path: Path) -> None:
     from motor.drivers import calibrated
 
     path = tmp_path / "cal.toml"
-    tuned = ControlCalibration(  # type: ignore[call-arg]
+    tuned = ControlCalibration(
         kp=2.0, max_speed_deg_s=80.0, max_accel_deg_s2=400.0, actuation_latency_ms=15.0
     )  # all four, as autotune writes them
     save_calibration(CAL.model_copy(update={"control": tuned}), path)

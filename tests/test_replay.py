@@ -35,7 +35,7 @@ SETTLE_S = 1.0  # after the first lock, the window has this long to bring the sp
 def test_the_mapping_matches_the_lens_at_the_centre_and_spans_the_source() -> None:
     g = ReplayGeometry(1280, 720, 640, 360, 66.0)
     assert g.ppd == pytest.approx(g.intrinsics.fx * math.pi / 180.0)
-    pan, tilt = g.axes(AxisConfig(), AxisConfig())  # type: ignore[call-arg]
+    pan, tilt = g.axes(AxisConfig(), AxisConfig())
     assert (pan.min_deg, pan.max_deg, pan.home_deg) == (-g.pan_span_deg, g.pan_span_deg, 0.0)
     assert g.window_at(0.0, 0.0) == (320, 180)
     # The servo limits put the window exactly on the source's edges.
@@ -157,7 +157,7 @@ def _speaker_in_source(path: Path) -> list[tuple[float, float, float, float]]:
 
     wanted = {0, 45, 90}
     out = []
-    cfg = TrackerConfig(reacquire="off")  # type: ignore[call-arg]
+    cfg = TrackerConfig(reacquire="off")
     with av.open(str(path)) as c, MediaPipePoseDetector(cfg) as det:
         for i, vf in enumerate(c.decode(video=0)):
             if i > max(wanted):
@@ -277,7 +277,7 @@ def test_the_operator_picks_the_confirmed_person_nearest_the_centre_once() -> No
     from tracker.types import Detections
 
     g = ReplayGeometry(1280, 720, 640, 360, 66.0)
-    tracker = Tracker(TrackerConfig(), g.intrinsics)  # type: ignore[call-arg]
+    tracker = Tracker(TrackerConfig(), g.intrinsics)
     t = 0.0
     while t <= OPERATOR_WAIT_S + 0.5:
         dets = Detections(t, round(t * 30), (_chest_up(150.0), _chest_up(380.0)), 640, 360)

@@ -11,7 +11,7 @@ from stream.privacy import apply_privacy, face_box
 from tracker.types import Pose
 
 W, H = 640, 360
-CFG = PrivacyConfig()  # type: ignore[call-arg]
+CFG = PrivacyConfig()
 
 
 def person(cx: float, cy: float, head: float = 30.0, vis: float = 1.0) -> Pose:
@@ -58,7 +58,7 @@ def test_the_blur_destroys_detail() -> None:
 def test_zones_are_masked_and_nothing_to_do_returns_the_same_image() -> None:
     img = textured()
     assert apply_privacy(img, [], None, CFG) is img
-    cfg = PrivacyConfig(zones=[[0.0, 0.5, 0.5, 1.0]])  # type: ignore[call-arg]
+    cfg = PrivacyConfig(zones=[[0.0, 0.5, 0.5, 1.0]])
     out = apply_privacy(img, [], None, cfg)
     assert (out[H // 2 :, : W // 2] == 0).all()
     assert np.array_equal(out[: H // 2], img[: H // 2])
@@ -66,7 +66,7 @@ def test_zones_are_masked_and_nothing_to_do_returns_the_same_image() -> None:
 
 def test_disabled_does_nothing() -> None:
     img = textured()
-    cfg = PrivacyConfig(enabled=False, zones=[[0, 0, 1, 1]])  # type: ignore[call-arg]
+    cfg = PrivacyConfig(enabled=False, zones=[[0, 0, 1, 1]])
     assert apply_privacy(img, [person(100, 100)], None, cfg) is img
 
 

@@ -144,8 +144,8 @@ def test_picamera2_absent_is_a_camera_error(monkeypatch: pytest.MonkeyPatch) -> 
 def test_open_source_by_config(video: Path) -> None:
     from coachcam.config import CameraConfig
 
-    cam = CameraConfig(source="file", file=str(video), width=W, height=H)  # type: ignore[call-arg]
+    cam = CameraConfig(source="file", file=str(video), width=W, height=H)
     src = open_source(cam)
     assert isinstance(src, FileSource)
     with pytest.raises(CameraError):
-        open_source(CameraConfig(source="sim"))  # type: ignore[call-arg]
+        open_source(CameraConfig(source="sim"))

@@ -119,7 +119,7 @@ class MediaPipePoseDetector:
         clock: Clock | None = None,
         model_path: str | None = None,
     ) -> None:
-        self.config = config or TrackerConfig()  # type: ignore[call-arg]
+        self.config = config or TrackerConfig()
         self._clock = clock or MonotonicClock()
         self._model_arg = self.config.model if model_path is None else model_path
         self._model_path: str | None = None

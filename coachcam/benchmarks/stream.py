@@ -235,7 +235,7 @@ def bench_privacy(frames: list[np.ndarray], n: int = 60) -> dict[int, float]:
     from stream.privacy import apply_privacy
     from tracker.types import Pose
 
-    cfg = PrivacyConfig(zones=[[0.0, 0.7, 0.3, 1.0]])  # type: ignore[call-arg]
+    cfg = PrivacyConfig(zones=[[0.0, 0.7, 0.3, 1.0]])
 
     def pose(cx: float, cy: float) -> Pose:
         kp = np.zeros((33, 3))

@@ -141,7 +141,7 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Calibration, Any]:
 
     cfg = load_config(getattr(args, "config", None))
     path = calibration_path(cfg.motor, getattr(args, "calibration", None))
-    cal = load_calibration(path, missing_ok=True) or Calibration()  # type: ignore[call-arg]
+    cal = load_calibration(path, missing_ok=True) or Calibration()
     return cfg, cal, path
 
 

@@ -107,7 +107,7 @@ class Scenario(Section):
     duration_s: float = Field(gt=0.0, le=7200.0)
     people: list[Person] = Field(min_length=1)
     occluders: list[Occluder] = Field(default_factory=list)
-    camera: ScenarioCamera = ScenarioCamera()  # type: ignore[call-arg]
+    camera: ScenarioCamera = ScenarioCamera()
 
     @model_validator(mode="after")
     def _one_teacher(self) -> Scenario:
