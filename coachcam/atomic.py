@@ -12,8 +12,8 @@ recording sidecars, backfill ledger, caches, the pose bundle). The contract of `
   it, so what was written survives a power cut; a caller that passes ``False`` says why;
 - ``backup=True`` keeps the previous file whole as ``NAME.bak`` (a hard link, or a copy where
   the file system has none) before the swap;
-- on any failure (including one raised by the caller's own ``with`` body) the temp files are
-  removed and the target is left as it was.
+- on any failure before the rename (including one raised by the caller's own ``with`` body)
+  the temp files are removed and the target is left as it was.
 
 Hand-written rather than a library (``atomicwrites`` is unmaintained and knows no backups,
 groups or kept owners): the whole job is these few system calls.
@@ -102,7 +102,6 @@ def _keep_backup(path: Path) -> Path | None:
             raise
 
 
-@contextlib.contextmanager
 def atomic_open(
     path: Path | str,
     *,
@@ -111,18 +110,30 @@ def atomic_open(
     dir_group: bool = False,
     backup: bool = False,
     durable: bool = True,
-    made: list[Path] | None = None,
-) -> Iterator[BinaryIO]:
+) -> contextlib.AbstractContextManager[BinaryIO]:
     """A binary file to write; when the ``with`` body ends without an exception, it replaces
     ``path`` (whose directory is created if missing).
 
     ``mode``: permission bits of the new file (``None``: as ``open()`` creates one, 0o666
     less the umask). ``keep_access``: if ``path`` exists, the new file gets its mode, owner and
-    group instead. ``dir_group``: a new file gets its directory's group. ``backup``: keep the
-    previous file as ``path.bak``; its path is appended to ``made``. ``durable``: fsync the file
-    and the directory. The yielded file's ``name`` is the temp file's path.
+    group instead (``mode`` is then for a new file only). ``dir_group``: a new file gets its
+    directory's group. ``backup``: keep the previous file as ``path.bak``. ``durable``: fsync
+    the file and the directory. The yielded file's ``name`` is the temp file's path (e.g. to
+    check what was written before it replaces ``path``: raise to abandon it).
     """
-    path = Path(path)
+    return _atomic_open(Path(path), mode, keep_access, dir_group, backup, durable, [])
+
+
+@contextlib.contextmanager
+def _atomic_open(
+    path: Path,
+    mode: int | None,
+    keep_access: bool,
+    dir_group: bool,
+    backup: bool,
+    durable: bool,
+    made: list[Path],
+) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     access = _access_of(path, mode, keep_access, dir_group)
     tmp, f = _create_temp(path)
@@ -135,7 +146,7 @@ def atomic_open(
                 os.fsync(f.fileno())
         if backup:
             bak = _keep_backup(path)
-            if bak is not None and made is not None:
+            if bak is not None:
                 made.append(bak)
         os.replace(tmp, path)
     except BaseException:
@@ -159,14 +170,6 @@ def write_atomic(
     """Replace ``path`` with ``data`` (a ``str`` is written as UTF-8), as ``atomic_open``
     does; returns the backup's path when ``backup`` kept one, else None."""
     made: list[Path] = []
-    with atomic_open(
-        path,
-        mode=mode,
-        keep_access=keep_access,
-        dir_group=dir_group,
-        backup=backup,
-        durable=durable,
-        made=made,
-    ) as f:
+    with _atomic_open(Path(path), mode, keep_access, dir_group, backup, durable, made) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
     return made[0] if made else None

@@ -23,26 +23,23 @@ a second, and writes the state atomically as JSON for ``coachcam status``::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from coachcam.atomic import write_atomic
 from coachcam.clock import Clock, MonotonicClock
-from coachcam.instance import ROBOT_RUNTIME_DIR, STATE_FILE_NAME, candidates, own_runtime_dir
+from coachcam.instance import own_runtime_dir
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 2  # 2: people are fields (Person), not text; an optional ``stream`` dict
-# Where the unit's RuntimeDirectory=coachcam puts the state file on the robot.
-ROBOT_STATE_FILE = ROBOT_RUNTIME_DIR / STATE_FILE_NAME
 
 
 def _socket_address(value: str) -> str | None:
@@ -109,36 +106,6 @@ class Notifier:
         self.close()
 
 
-def _notify(**fields: str | int) -> bool:
-    with Notifier.from_env() as n:
-        return n.send(**fields)
-
-
-def ready() -> bool:
-    """``READY=1``: start-up is done (camera, model and servos are up)."""
-    return _notify(READY=1)
-
-
-def watchdog() -> bool:
-    """``WATCHDOG=1``: the loop that matters is alive."""
-    return _notify(WATCHDOG=1)
-
-
-def status(text: str) -> bool:
-    """``STATUS=text``: one line shown by ``systemctl status``."""
-    return _notify(STATUS=_one_line(text))
-
-
-def stopping() -> bool:
-    """``STOPPING=1``: shutting down on purpose."""
-    return _notify(STOPPING=1)
-
-
-def extend_timeout(seconds: float) -> bool:
-    """``EXTEND_TIMEOUT_USEC``: start-up (e.g. loading the model) needs this much longer."""
-    return _notify(EXTEND_TIMEOUT_USEC=int(seconds * 1_000_000))
-
-
 def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = None) -> float | None:
     """The watchdog timeout in seconds, or None if the watchdog is off or meant for another
     process (``sd_watchdog_enabled`` semantics: ``WATCHDOG_PID``, when set, must be ours)."""
@@ -170,27 +137,15 @@ def default_state_file(env: Mapping[str, str] | None = None) -> Path:
     return own_runtime_dir(env).state_file
 
 
-def state_file_candidates(env: Mapping[str, str] | None = None) -> list[Path]:
-    """Where ``coachcam status`` looks, in order (``coachcam.instance.candidates``)."""
-    return [d.state_file for d in candidates(env)]
-
-
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-        # `coachcam status` by root or a member of the service's group (not by everyone: the
-        # people in view are no one else's business).
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` so a reader sees the old or the new file, never half of one.
+
+    0640: ``coachcam status`` by root or a member of the service's group (not by everyone: the
+    people in view are no one else's business)."""
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    # No fsync: rewritten every second, on tmpfs on the robot (where fsync does nothing) and
+    # worthless after a power cut anyway; elsewhere an fsync a second would only wear the disk.
+    write_atomic(path, text, mode=0o640, durable=False)
 
 
 @dataclass(frozen=True)

@@ -50,17 +50,16 @@ def listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Listen
     sock.close()
 
 
-def test_module_functions_send_the_protocol(listener: Listener) -> None:
-    assert health.ready()
-    assert health.status("following  teacher,\n29.8 fps")
-    assert health.watchdog()
-    assert health.extend_timeout(2.5)
-    assert health.stopping()
+def test_notifier_sends_the_protocol(listener: Listener) -> None:
+    with Notifier.from_env() as n:
+        assert n.send(READY=1)
+        assert n.send(STATUS=Health("following teacher", 29.84, True).line())
+        assert n.send(WATCHDOG=1)
+        assert n.send(STOPPING=1)
     assert listener.messages() == [
         {"READY": "1"},
-        {"STATUS": "following teacher, 29.8 fps"},
+        {"STATUS": "following teacher, 29.8 fps, streaming, 0 segments pending"},
         {"WATCHDOG": "1"},
-        {"EXTEND_TIMEOUT_USEC": "2500000"},
         {"STOPPING": "1"},
     ]
 
@@ -71,14 +70,17 @@ def test_abstract_namespace_socket(monkeypatch: pytest.MonkeyPatch) -> None:
         sock.bind("\0" + name)
         sock.settimeout(1.0)
         monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
-        assert health.ready()
+        with Notifier.from_env() as n:
+            assert n.send(READY=1)
         assert sock.recv(100) == b"READY=1"
 
 
 def test_no_notify_socket_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    assert not health.ready()
-    assert not health.watchdog()
+    with Notifier.from_env() as n:
+        assert not n.enabled
+        assert not n.send(READY=1)
+        assert not n.send(WATCHDOG=1)
     assert not Notifier.from_env({}).enabled
 
 
@@ -280,16 +282,14 @@ def test_default_state_file() -> None:
         "/var/lib/coachcam/status.json"
     )
     assert health.default_state_file({}).name == "status.json"
-    cands = health.state_file_candidates({})
-    assert cands[0] == health.ROBOT_STATE_FILE and len(cands) == 2
-    assert health.state_file_candidates({"RUNTIME_DIRECTORY": "/run/coachcam"}) == [
-        health.ROBOT_STATE_FILE
-    ]
 
 
 def test_another_process_notifies_through_the_environment(listener: Listener) -> None:
     """What systemd sees from a child started with NOTIFY_SOCKET (and nothing without it)."""
-    code = "from coachcam import health; health.ready(); health.status('up'); health.stopping()"
+    code = (
+        "from coachcam.health import Notifier\n"
+        "with Notifier.from_env() as n: n.send(READY=1); n.send(STATUS='up'); n.send(STOPPING=1)"
+    )
     env = {**os.environ, "NOTIFY_SOCKET": listener.address}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert listener.messages() == [{"READY": "1"}, {"STATUS": "up"}, {"STOPPING": "1"}]
