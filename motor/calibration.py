@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 import stat
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from coachcam.atomic import write_atomic
 from coachcam.configbase import Section
 from coachcam.errors import CalibrationError
 from motor.config import AxisConfig, MotorConfig
@@ -380,57 +378,19 @@ def readable_by(path: Path, user: str) -> bool | None:
     return all(may(d, (0o100, 0o010, 0o001)) for d in dirs) and may(path, (0o400, 0o040, 0o004))
 
 
-def _give_access(fd: int, path: Path) -> None:
-    """Who may read the file: an existing file keeps its mode, owner and group; a new one is
-    0640 with its directory's group (``coachcam install`` makes /etc/coachcam root:coachcam, so
-    the ``User=coachcam`` service reads what ``sudo coachcam calibrate`` writes)."""
-    try:
-        old = path.stat()
-        mode, uid, gid = stat.S_IMODE(old.st_mode), old.st_uid, old.st_gid
-    except FileNotFoundError:
-        mode, uid, gid = NEW_FILE_MODE, -1, path.parent.stat().st_gid
-    st = os.fstat(fd)
-    if (uid not in (-1, st.st_uid)) or gid != st.st_gid:
-        os.fchown(fd, uid, gid)  # before the mode: chown may clear set-id bits
-    os.fchmod(fd, mode)
-
-
 def save_calibration(cal: Calibration, path: Path) -> Path | None:
-    """Write atomically, keeping the previous file as ``.bak``; returns the backup's path."""
+    """Write atomically and durably, keeping the previous file as ``.bak``; returns the
+    backup's path. Who may read it: an existing file keeps its mode, owner and group; a new one
+    is 0640 with its directory's group (``coachcam install`` makes /etc/coachcam
+    root:coachcam, so the ``User=coachcam`` service reads what ``sudo coachcam calibrate``
+    writes)."""
     text = render_calibration(cal)
     parse_calibration(tomllib.loads(text), "rendered calibration")  # never write what won't load
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                _give_access(fh.fileno(), path)
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            backup = None
-            if path.exists():
-                backup = path.with_name(path.name + ".bak")
-                # A hard link keeps the old file whole under its .bak name before the swap.
-                bak_tmp = path.with_name(f".{path.name}.bak.tmp")
-                if bak_tmp.exists():
-                    bak_tmp.unlink()
-                try:
-                    os.link(path, bak_tmp)
-                except OSError:  # no hard links here (e.g. FAT): a copy does the same job
-                    shutil.copy2(path, bak_tmp)
-                os.replace(bak_tmp, backup)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(path.parent, os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        backup = write_atomic(
+            path, text, mode=NEW_FILE_MODE, keep_access=True, dir_group=True, backup=True
+        )
     except OSError as exc:
         raise CalibrationError(
             f"cannot write calibration file {path}: {exc.strerror or exc}"
