@@ -30,12 +30,12 @@ import os
 import re
 import shlex
 import subprocess
-import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coachcam.atomic import write_atomic
 from coachcam.errors import CoachcamError
 
 USER = "coachcam"
@@ -211,17 +211,9 @@ def missing_libraries(probe: LibraryProbe) -> list[str]:
 
 
 def write_file(path: Path, text: str, mode: int) -> None:
-    """Write atomically (temp file + rename) with ``mode``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically and durably (the config, key and unit must survive a power cut right
+    after the install) with ``mode``."""
+    write_atomic(path, text, mode=mode)
 
 
 class Installer:
