@@ -1,8 +1,10 @@
-"""``coachcam install`` into a temporary root, with the user/systemctl commands recorded."""
+"""``coachcam install`` into a temporary root: systemd-sysusers and systemd-tmpfiles run for real
+(``--root``), systemctl is recorded."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,24 +17,45 @@ from coachcam.commands.install import Installer
 from coachcam.config import load_config
 from coachcam.errors import CoachcamError
 
-UNIT = Path(__file__).resolve().parents[1] / "systemd" / "coachcam.service"
+SYSTEMD = Path(__file__).resolve().parents[1] / "systemd"
+UNIT = SYSTEMD / "coachcam.service"
+TOOLS = ("systemd-sysusers", "systemd-tmpfiles")
+RUN = install.run_command  # the real one, also where a test puts a Recorder in its place
+# They chown to root:coachcam and copy /etc/group's owner, so they need root (and Debian's
+# systemd package, which ./dev test installs). Without them the commands are only recorded.
+REAL_TOOLS = os.geteuid() == 0 and all(shutil.which(t) for t in TOOLS)
+needs_tools = pytest.mark.skipif(
+    not REAL_TOOLS, reason="needs root and systemd-sysusers/systemd-tmpfiles (apt systemd)"
+)
 
 
 class Recorder:
-    """Stands in for useradd/groupadd/systemctl; keeps the commands it was given."""
+    """Keeps the commands it was given; runs systemd-sysusers/-tmpfiles (``--root``) for real
+    where it can, never systemctl."""
 
     def __init__(self) -> None:
         self.commands: list[list[str]] = []
 
     def __call__(self, cmd: Sequence[str]) -> None:
         self.commands.append(list(cmd))
-        if cmd[0] in ("useradd", "groupadd") and "--prefix" in cmd:  # what they would write
-            group = Path(cmd[list(cmd).index("--prefix") + 1]) / "etc" / "group"
-            with group.open("a") as f:
-                f.write(f"{cmd[-1]}:x:{990 - len(self.commands)}:\n")
+        if cmd[0] in TOOLS and REAL_TOOLS:
+            assert "--root" in cmd, "a test must never touch this machine's users"
+            RUN(cmd)
 
     def names(self) -> list[str]:
         return [c[0] for c in self.commands]
+
+
+def entry(root: Path, db: str, name: str) -> list[str]:
+    """The fields of ``name`` in ROOT/etc/passwd or ROOT/etc/group."""
+    for line in (root / "etc" / db).read_text().splitlines():
+        if line.split(":")[0] == name:
+            return line.split(":")
+    raise AssertionError(f"{name} not in {db}")
+
+
+def members(root: Path, group: str) -> list[str]:
+    return entry(root, "group", group)[3].split(",")
 
 
 @pytest.fixture
@@ -62,25 +85,27 @@ def apply(inst: Installer) -> list[str]:
     return done
 
 
-def test_fresh_install(root: Path) -> None:
+def test_fresh_install_commands(root: Path) -> None:
     rec = Recorder()
-    apply(Installer(root, unit_file=UNIT, run=rec))
+    steps = apply(Installer(root, unit_file=UNIT, run=rec))
     r = str(root)
-    assert rec.commands[0] == ["groupadd", "--system", "--prefix", r, "gpio"]
-    useradd = rec.commands[1]
-    assert useradd[0] == "useradd" and useradd[-1] == "coachcam"
-    assert useradd[useradd.index("--groups") + 1] == "video,gpio,dialout"
-    assert useradd[useradd.index("--shell") + 1] == "/usr/sbin/nologin"
-    assert ["--prefix", r] == useradd[-3:-1]
-    assert rec.commands[2] == ["systemctl", f"--root={r}", "enable", "coachcam.service"]
-    assert len(rec.commands) == 3
+    assert rec.commands == [
+        ["systemd-sysusers", "--root", r, "coachcam.conf"],
+        ["systemd-tmpfiles", "--create", "--root", r, "coachcam.conf"],
+        ["systemctl", f"--root={r}", "enable", "coachcam.service"],
+    ]
+    assert (
+        "create group gpio, create system user coachcam in groups video, gpio, dialout: "
+        f"systemd-sysusers --root {r} coachcam.conf" in steps
+    )
+    for shipped, dest in [("coachcam.sysusers", "sysusers.d"), ("coachcam.tmpfiles", "tmpfiles.d")]:
+        conf = root / "etc" / dest / "coachcam.conf"
+        assert conf.read_text() == (SYSTEMD / shipped).read_text()
+        assert oct(conf.stat().st_mode & 0o777) == "0o644"
 
     unit = root / "etc/systemd/system/coachcam.service"
     assert unit.read_text() == UNIT.read_text()
     assert oct(unit.stat().st_mode & 0o777) == "0o644"
-
-    etc = (root / "etc/coachcam").stat()  # calibrate gives new files this group (0640)
-    assert (oct(etc.st_mode & 0o777), etc.st_gid) == ("0o755", 990 - 2)
 
     key = root / "etc/coachcam/stream-key"
     assert key.read_text() == ""
@@ -96,21 +121,62 @@ def test_fresh_install(root: Path) -> None:
     assert "Generated from the schema" not in cfg_path.read_text()
 
 
+@needs_tools
+def test_fresh_install_makes_the_user_groups_and_directory(root: Path) -> None:
+    apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    user = entry(root, "passwd", "coachcam")
+    group = entry(root, "group", "coachcam")
+    assert user[3] == group[2]  # its own group
+    assert int(user[2]) < 1000  # a system user
+    assert user[4:] == ["coachcam classroom camera", "/var/lib/coachcam", "/usr/sbin/nologin"]
+    assert not (root / "var/lib/coachcam").exists()  # StateDirectory=: systemd makes it
+    assert entry(root, "group", "video")[2] == "44"  # kept
+    assert int(entry(root, "group", "gpio")[2]) < 1000  # missing on this OS: a system group
+    for g in ("video", "gpio", "dialout"):
+        assert members(root, g) == ["coachcam"]
+    # the unit's SupplementaryGroups= are the groups made here (else it fails: 216/GROUP)
+    (line,) = [x for x in UNIT.read_text().splitlines() if x.startswith("SupplementaryGroups=")]
+    assert line.split("=")[1].split() == list(install.GROUPS)
+
+    etc = (root / "etc/coachcam").stat()  # calibrate gives new files this group (0640)
+    assert (oct(etc.st_mode & 0o777), etc.st_uid, etc.st_gid) == ("0o750", 0, int(group[2]))
+
+
+@needs_tools
 def test_second_run_changes_nothing(root: Path) -> None:
     apply(Installer(root, unit_file=UNIT, run=Recorder()))
-    # the user and group now exist (what useradd/groupadd would have written)
-    with (root / "etc/group").open("a") as f:
-        f.write("gpio:x:995:coachcam\ncoachcam:x:994:\n")
-    with (root / "etc/passwd").open("a") as f:
-        f.write("coachcam:x:999:994::/var/lib/coachcam:/usr/sbin/nologin\n")
+    dbs = {n: (root / "etc" / n).read_bytes() for n in ("passwd", "group", "shadow", "gshadow")}
     cfg = root / "etc/coachcam/coachcam.toml"
     cfg.write_text('[camera]\nsource = "v4l2"\n')  # the admin's edit is kept
-    rec = Recorder()
-    steps = apply(Installer(root, unit_file=UNIT, run=rec))
-    assert rec.names() == ["systemctl"]  # enabling is idempotent
-    assert "user coachcam: exists" in steps
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    assert {n: (root / "etc" / n).read_bytes() for n in dbs} == dbs
+    assert (
+        f"user coachcam in groups video, gpio, dialout: exists "
+        f"(systemd-sysusers --root {root} coachcam.conf)" in steps
+    )
+    assert "/etc/sysusers.d/coachcam.conf: up to date" in steps
+    assert "/etc/tmpfiles.d/coachcam.conf: up to date" in steps
     assert "unit /etc/systemd/system/coachcam.service: up to date" in steps
     assert cfg.read_text() == '[camera]\nsource = "v4l2"\n'
+    assert oct((root / "etc/coachcam").stat().st_mode & 0o777) == "0o750"
+
+
+@needs_tools
+def test_a_robot_installed_by_useradd_is_put_right(root: Path) -> None:
+    """An older install (useradd, /etc/coachcam 0755) on Raspberry Pi OS, where gpio exists:
+    ids are kept, a missing membership is added, the directory gets its declared mode."""
+    with (root / "etc/group").open("a") as f:
+        f.write("gpio:x:986:coachcam\ncoachcam:x:994:\n")
+    with (root / "etc/passwd").open("a") as f:
+        f.write("coachcam:x:999:994::/var/lib/coachcam:/usr/sbin/nologin\n")
+    (root / "etc/coachcam").mkdir(mode=0o755)
+    steps = apply(Installer(root, unit_file=UNIT, run=Recorder()))
+    assert any(s.startswith("add coachcam to video, dialout: systemd-sysusers") for s in steps)
+    assert entry(root, "passwd", "coachcam")[2:4] == ["999", "994"]
+    assert entry(root, "group", "gpio")[2] == "986"
+    assert members(root, "video") == members(root, "dialout") == ["coachcam"]
+    etc = (root / "etc/coachcam").stat()
+    assert (oct(etc.st_mode & 0o777), etc.st_gid) == ("0o750", 994)
 
 
 def test_invalid_existing_config_stops_the_install(root: Path) -> None:
@@ -153,7 +219,7 @@ def test_existing_calibration_is_validated(root: Path) -> None:
         apply(Installer(root, unit_file=UNIT, run=Recorder()))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+@needs_tools
 def test_an_existing_calibration_only_root_could_read_is_given_to_the_group(root: Path) -> None:
     """Written 0600 root:root by an older calibrate: the service could never read it."""
     from motor.calibration import Calibration, save_calibration
@@ -165,7 +231,8 @@ def test_an_existing_calibration_only_root_could_read_is_given_to_the_group(root
     cal.chmod(0o600)
     apply(Installer(root, unit_file=UNIT, run=Recorder()))
     st = cal.stat()
-    assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o640", 0, 990 - 2)
+    gid = int(entry(root, "group", "coachcam")[2])
+    assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o640", 0, gid)
 
 
 def test_live_root_uses_plain_commands(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,7 +241,9 @@ def test_live_root_uses_plain_commands(root: Path, monkeypatch: pytest.MonkeyPat
     whats = [s.what for s in inst.plan()]
     assert "systemctl daemon-reload" in whats
     assert whats[-1] == "systemctl enable --now coachcam.service"
-    assert not any("--prefix" in w for w in whats)
+    assert any(w.endswith(": systemd-sysusers coachcam.conf") for w in whats)
+    assert any(w.endswith(": systemd-tmpfiles --create coachcam.conf") for w in whats)
+    assert not any("--root" in w for w in whats)
 
 
 def test_dry_run_prints_and_changes_nothing(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,9 +251,15 @@ def test_dry_run_prints_and_changes_nothing(root: Path, capsys: pytest.CaptureFi
     assert main(["install", "--root", str(root), "--dry-run", "--driver", "gpio"]) == 0
     out = capsys.readouterr().out
     assert "dry run" in out
-    assert "groupadd --system --prefix" in out
+    assert "install /etc/sysusers.d/coachcam.conf (from coachcam.sysusers)" in out
+    assert (
+        "create group gpio, create system user coachcam in groups video, gpio, dialout: "
+        f"systemd-sysusers --root {root} coachcam.conf" in out
+    )
+    assert (
+        f"(d /etc/coachcam 0750 root coachcam -): systemd-tmpfiles --create --root {root} " in out
+    )
     assert "servos gpio" in out
-    assert "useradd" in out and "'coachcam classroom camera'" in out
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 
@@ -196,7 +271,7 @@ def test_cli_install_into_root(
     assert main(["install", "--root", str(root), "--camera", "v4l2"]) == 0
     assert "done." in capsys.readouterr().out
     assert load_config(root / "etc/coachcam/coachcam.toml").camera.source == "v4l2"
-    assert rec.names() == ["groupadd", "useradd", "systemctl"]
+    assert rec.names() == ["systemd-sysusers", "systemd-tmpfiles", "systemctl"]
 
 
 def test_live_install_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,6 +329,23 @@ def test_coachcam_is_linked_onto_path(root: Path) -> None:
 def test_unit_found_in_the_robot_checkout(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(install, "__file__", str(root / "site-packages/coachcam/commands/x.py"))
     assert install.default_unit_file(root) == root / "opt/coachcam/src/systemd/coachcam.service"
+    assert install.shipped_file("coachcam.sysusers", root) == (
+        root / "opt/coachcam/src/systemd/coachcam.sysusers"
+    )
+
+
+def test_the_systemd_files_beside_unit_are_taken(root: Path, tmp_path: Path) -> None:
+    """``--unit`` of another checkout: its sysusers and tmpfiles files go with it."""
+    other = tmp_path / "other"
+    shutil.copytree(SYSTEMD, other)
+    (other / "coachcam.tmpfiles").write_text("d /etc/coachcam 0700 root coachcam -\n")
+    inst = Installer(root, unit_file=other / "coachcam.service", run=Recorder())
+    assert inst.sysusers_file == other / "coachcam.sysusers"
+    assert any(s.what.startswith("directories (d /etc/coachcam 0700 ") for s in inst.plan())
+    (other / "coachcam.sysusers").unlink()  # not there: the default one
+    assert Installer(root, unit_file=other / "coachcam.service").sysusers_file == (
+        SYSTEMD / "coachcam.sysusers"
+    )
 
 
 def test_a_missing_shared_library_is_named_with_its_package_before_anything_changes(

@@ -6,8 +6,12 @@ Steps, each idempotent (a second run only reports what is already there):
    "On the robot": it needs ``--system-site-packages`` for apt's picamera2) and the shared
    libraries its wheels load that a minimal Debian lacks (``SHARED_LIBRARIES``: the README's apt
    step installs them); either missing stops the install before anything changes;
-2. the groups ``video``, ``gpio``, ``dialout`` (created as system groups if this OS lacks one)
-   and the system user ``coachcam`` in them, home ``/var/lib/coachcam``, no login shell;
+2. the system user ``coachcam`` (home ``/var/lib/coachcam``, no login shell) in the groups
+   ``video``, ``gpio``, ``dialout`` (a system group is created if this OS lacks one: gpio on plain
+   Debian), declared in ``/etc/sysusers.d/coachcam.conf`` (``systemd/coachcam.sysusers``) and made
+   by ``systemd-sysusers``; ``/etc/coachcam`` root:coachcam 0750, declared in
+   ``/etc/tmpfiles.d/coachcam.conf`` (``systemd/coachcam.tmpfiles``) and made by
+   ``systemd-tmpfiles --create``. systemd applies both files again at every boot;
 3. ``/etc/coachcam/coachcam.toml``: the documented defaults (``coachcam config --defaults``,
    the same text as config/coachcam.toml) set up for the robot: real camera and servo driver,
    the calibration file, the stream key credential. An existing file is kept and validated;
@@ -20,7 +24,8 @@ Steps, each idempotent (a second run only reports what is already there):
    or pass ``--now``).
 
 ``--root DIR`` installs into DIR as if it were ``/`` (tests, or an SD card image mounted on a
-laptop: useradd/groupadd ``--prefix``, ``systemctl --root``); ``--dry-run`` prints the steps.
+laptop: ``systemd-sysusers``/``systemd-tmpfiles``/``systemctl --root``); ``--dry-run`` prints the
+steps.
 """
 
 from __future__ import annotations
@@ -47,9 +52,15 @@ STREAM_KEY = ETC / "stream-key"
 CALIBRATION = ETC / "calibration.toml"
 UNIT_NAME = "coachcam.service"
 UNIT_DIR = Path("/etc/systemd/system")
-HOME = Path("/var/lib/coachcam")
 # The unit sets COACHCAM_MODELS_DIR to this (CacheDirectory=coachcam).
 MODELS = Path("/var/cache/coachcam/models")
+# systemd's declarations of the user and groups (sysusers.d) and of /etc/coachcam (tmpfiles.d),
+# shipped in systemd/ under these names. In /etc, not /usr/lib: like the unit in /etc/systemd/system
+# they are the administrator's files, not a package's.
+SYSUSERS_FILE = "coachcam.sysusers"
+TMPFILES_FILE = "coachcam.tmpfiles"
+SYSUSERS = Path("/etc/sysusers.d/coachcam.conf")
+TMPFILES = Path("/etc/tmpfiles.d/coachcam.conf")
 
 Runner = Callable[[Sequence[str]], None]
 # Is a shared library (by soname) installed? Injectable, so tests need not remove host libraries.
@@ -146,11 +157,15 @@ SOURCE = Path("/opt/coachcam/src")
 LINK = Path("/usr/local/bin/coachcam")
 
 
+def shipped_file(name: str, root: Path = Path("/")) -> Path:
+    """``systemd/NAME`` of this source tree (an editable install or a checkout), else of the
+    checkout the robot's instructions make in /opt/coachcam/src (pip installs no systemd/)."""
+    here = Path(__file__).resolve().parents[2] / "systemd" / name
+    return here if here.exists() else under(root, SOURCE / "systemd" / name)
+
+
 def default_unit_file(root: Path = Path("/")) -> Path:
-    """The unit of this source tree (an editable install or a checkout), else of the checkout
-    the robot's instructions make in /opt/coachcam/src (pip installs no systemd/ directory)."""
-    here = Path(__file__).resolve().parents[2] / "systemd" / UNIT_NAME
-    return here if here.exists() else under(root, SOURCE / "systemd" / UNIT_NAME)
+    return shipped_file(UNIT_NAME, root)
 
 
 def set_key(text: str, section: str, key: str, value: str) -> str:
@@ -232,6 +247,8 @@ class Installer:
     ) -> None:
         self.root = root
         self.unit_file = unit_file if unit_file is not None else default_unit_file(root)
+        self.sysusers_file = self._beside_unit(SYSUSERS_FILE)
+        self.tmpfiles_file = self._beside_unit(TMPFILES_FILE)
         self.camera = camera
         self.driver = driver
         self.start = start
@@ -246,8 +263,13 @@ class Installer:
     def p(self, path: Path) -> Path:
         return under(self.root, path)
 
-    def prefix(self) -> list[str]:
-        return [] if self.is_live else ["--prefix", str(self.root)]
+    def root_args(self) -> list[str]:
+        return [] if self.is_live else ["--root", str(self.root)]
+
+    def _beside_unit(self, name: str) -> Path:
+        """A file of systemd/: beside the unit being installed (``--unit``), else the default."""
+        there = self.unit_file.parent / name
+        return there if there.exists() else shipped_file(name, self.root)
 
     def plan(self) -> list[Step]:
         # The venv first: if it is missing, fail before changing anything.
@@ -255,7 +277,7 @@ class Installer:
             self.plan_venv(),
             self.plan_libraries(),
             *self.plan_user(),
-            self.plan_etc(),
+            *self.plan_etc(),
             *self.plan_config(),
             self.plan_calibration(),
             self.plan_model(),
@@ -264,35 +286,25 @@ class Installer:
         ]
 
     def plan_user(self) -> list[Step]:
-        steps = []
+        """The user and its groups as /etc/sysusers.d/coachcam.conf declares them, made by
+        systemd-sysusers, which only adds what is missing (a second run changes nothing)."""
+        # The file's name, not its path: systemd-sysusers (and -tmpfiles) look a bare name up in
+        # the root's sysusers.d directories, /etc first; systemd 252 would not put an absolute
+        # path under --root.
+        cmd = ["systemd-sysusers", *self.root_args(), SYSUSERS.name]
         groups = names_in(self.p(Path("/etc/group")))
-        for g in GROUPS:
-            if g in groups:
-                steps.append(Step(f"group {g}: exists"))
-            else:
-                cmd = ["groupadd", "--system", *self.prefix(), g]
-                steps.append(Step(f"create group {g}: {shlex.join(cmd)}", self._cmd(cmd)))
-        if USER in names_in(self.p(Path("/etc/passwd"))):
-            steps.append(Step(f"user {USER}: exists"))
+        new_groups = [f"create group {g}" for g in GROUPS if g not in groups]
+        if USER not in names_in(self.p(Path("/etc/passwd"))):
+            todo = [*new_groups, f"create system user {USER} in groups {', '.join(GROUPS)}"]
         else:
-            cmd = [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--home-dir",
-                str(HOME),
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "--groups",
-                ",".join(GROUPS),
-                "--comment",
-                "coachcam classroom camera",
-                *self.prefix(),
-                USER,
-            ]
-            steps.append(Step(f"create user {USER}: {shlex.join(cmd)}", self._cmd(cmd)))
-        return steps
+            outside = [g for g in GROUPS if g in groups and USER not in groups[g][-1].split(",")]
+            todo = new_groups + ([f"add {USER} to {', '.join(outside)}"] if outside else [])
+        what = (
+            f"{', '.join(todo)}: {shlex.join(cmd)}"
+            if todo
+            else f"user {USER} in groups {', '.join(GROUPS)}: exists ({shlex.join(cmd)})"
+        )
+        return [self.plan_copy(self.sysusers_file, SYSUSERS), Step(what, self._cmd(cmd))]
 
     def plan_venv(self) -> Step:
         exe = self.p(VENV / "bin" / "coachcam")
@@ -350,20 +362,31 @@ class Installer:
             )
         return steps
 
-    def plan_etc(self) -> Step:
-        """/etc/coachcam is root:coachcam: `coachcam calibrate` gives a new calibration file its
-        directory's group (mode 0640), so the service can read what root calibrated."""
-        etc = self.p(ETC)
+    def plan_etc(self) -> list[Step]:
+        """/etc/coachcam root:coachcam 0750, as /etc/tmpfiles.d/coachcam.conf declares it, made
+        (or its mode and owner put right) by systemd-tmpfiles: `coachcam calibrate` gives a new
+        calibration file its directory's group (mode 0640), so the service can read what root
+        calibrated."""
+        copy = self.plan_copy(self.tmpfiles_file, TMPFILES)
+        lines = self.tmpfiles_file.read_text(encoding="utf-8").splitlines()
+        declared = "; ".join(ln for ln in lines if ln.strip() and not ln.startswith("#"))
+        cmd = ["systemd-tmpfiles", "--create", *self.root_args(), TMPFILES.name]
+        return [copy, Step(f"directories ({declared}): {shlex.join(cmd)}", self._cmd(cmd))]
 
-        def make() -> None:
-            fields = names_in(self.p(Path("/etc/group"))).get(USER)
-            if not fields or len(fields) < 3 or not fields[2].isdigit():
-                raise CoachcamError(f"group {USER} not found in {self.p(Path('/etc/group'))}")
-            etc.mkdir(mode=0o755, parents=True, exist_ok=True)
-            if etc.stat().st_gid != int(fields[2]):
-                os.chown(etc, -1, int(fields[2]))
-
-        return Step(f"directory {ETC}: group {USER} (it may read the calibration file)", make)
+    def plan_copy(self, src: Path, dest: Path) -> Step:
+        """Install ``src``, a file of systemd/, as ``dest`` (0644), or say it is up to date."""
+        try:
+            text = src.read_text(encoding="utf-8")
+        except OSError:
+            raise CoachcamError(
+                f"{src.name} not found: {src} (it is looked for beside --unit, then in "
+                "systemd/ of the coachcam source)"
+            ) from None
+        target = self.p(dest)
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            return Step(f"{dest}: up to date")
+        verb = "update" if target.exists() else "install"
+        return Step(f"{verb} {dest} (from {src.name})", lambda: write_file(target, text, 0o644))
 
     def plan_calibration(self) -> Step:
         cal = self.p(CALIBRATION)
