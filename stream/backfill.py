@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from coachcam.atomic import write_atomic
 from coachcam.errors import StreamError
 from stream.confirm import Span, covered
 from stream.recording import SegmentInfo, SegmentStore
@@ -113,7 +114,6 @@ class Backfiller:
         self._tol = tolerance_us
         self._interval = interval_s
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._ledger: dict[str, dict[str, str]] | None = None
         self.uploaded: list[str] = []
@@ -137,13 +137,9 @@ class Backfiller:
     def _note(self, name: str, state: str, sha: str = "") -> None:
         led = self.ledger()
         led[name] = {"state": state, "sha256": sha}
-        tmp = self.ledger_path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(led, indent=1, sort_keys=True))
-            tmp.replace(self.ledger_path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk must not leave the temp file for ever
-            raise
+        # Durable: a ledger lost to a power cut means sending again every segment it knew
+        # about; it changes once per segment at most.
+        write_atomic(self.ledger_path, json.dumps(led, indent=1, sort_keys=True))
 
     def judge(self, seg: SegmentInfo, confirmed: list[Span], horizon: int | None) -> str:
         """'wait', 'live' (the endpoint confirmed it) or 'upload'."""
@@ -209,21 +205,16 @@ class Backfiller:
             self._thread = threading.Thread(target=self._run, name="backfill", daemon=True)
             self._thread.start()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.run_once()
             except Exception:  # never let the backfill thread die silently
                 log.exception("backfill: pass failed")
-            self._wake.wait(self._interval)
-            self._wake.clear()
+            self._stop.wait(self._interval)
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

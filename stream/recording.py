@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from coachcam.atomic import temp_glob, write_atomic
 from coachcam.errors import StreamError
 from stream.h264 import mux_packet
 from stream.outputs import NoRoom, Packet
@@ -122,9 +123,9 @@ class SegmentStore:
         if self._ready:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        # at start-up every temp file is debris; later only a segment's (backfill may be
-        # writing its ledger's right now)
-        pattern = "*.tmp" if not self._started else "*.json.tmp"
+        # at start-up every temp file is debris; later only a segment sidecar's (names end in
+        # the sequence number; backfill may be writing its ledger's right now)
+        pattern = "*.tmp" if not self._started else temp_glob("*[0-9].json")
         self._started = True
         done = True
         for tmp in self.dir.glob(pattern):  # a sidecar or ledger write cut short
@@ -177,13 +178,9 @@ class SegmentStore:
         return f"{self.session}-{self._seq:06d}", self._seq
 
     def write_sidecar(self, info: SegmentInfo) -> None:
-        tmp = self.dir / f"{info.name}.json.tmp"
-        try:
-            tmp.write_text(json.dumps(asdict(info), indent=1))
-            tmp.replace(self.dir / f"{info.name}.json")
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk must not leave the temp file for ever
-            raise
+        # Durable: a sidecar torn by a power cut would keep its segment from backfill for good
+        # (prepare only gives a sidecar to a segment without one); one fsync per segment_s.
+        write_atomic(self.dir / f"{info.name}.json", json.dumps(asdict(info), indent=1))
 
     def segments(self) -> list[SegmentInfo]:
         """Complete segments, oldest first."""
