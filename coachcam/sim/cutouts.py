@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from coachcam.atomic import atomic_open
 from coachcam.errors import ConfigError, ModelError
 from tracker.types import HIPS, SHOULDERS
 
@@ -214,12 +215,10 @@ def load_cutouts(
                 landmarker = _segmenter(model)
             img = _read_source(path, src.frame)
             cut = _cut(src, img, _segment(landmarker, img))
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(
-                f".{os.getpid()}.tmp.npz"
-            )  # concurrent builders never share one
-            np.savez_compressed(tmp, bgra=cut.bgra, keypoints=cut.keypoints)
-            tmp.replace(cached)
+            # Durable: a cache file torn by a power cut would fail every later load (it is
+            # trusted by name); written once per source, so the fsync costs nothing.
+            with atomic_open(cached) as f:
+                np.savez_compressed(f, bgra=cut.bgra, keypoints=cut.keypoints)
             log.info("cut out %s from %s into %s", src.name, path.name, cached)
             out[src.name] = cut
     finally:
