@@ -40,7 +40,9 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from coachcam.atomic import atomic_open
 from coachcam.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -201,12 +203,16 @@ def check_sha256(path: Path, expected: str, what: str) -> None:
         raise ModelError(f"{what} checksum mismatch: {path} has sha256 {got}, expected {expected}")
 
 
-def write_bundle(members: Mapping[str, bytes], out: Path) -> None:
-    """Write a .task zip whose bytes depend only on ``members``.
+def write_bundle(members: Mapping[str, bytes], out: Path | BinaryIO) -> None:
+    """Write a .task zip whose bytes depend only on ``members`` (to a path, or a new file).
 
     Our own writer rather than MediaPipe's: its writer stamps the current time into the zip.
     """
-    with out.open("wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as zf:
+    if isinstance(out, Path):
+        with out.open("wb") as f:
+            write_bundle(members, f)
+        return
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
         for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_STORED
@@ -214,7 +220,7 @@ def write_bundle(members: Mapping[str, bytes], out: Path) -> None:
             info.external_attr = 0o644 << 16
             # Pad the local header's extra field so the data starts on an aligned offset.
             header = 30 + len(name.encode()) + 4
-            pad = (-(raw.tell() + header)) % _ZIP_ALIGN
+            pad = (-(out.tell() + header)) % _ZIP_ALIGN
             info.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad) + b"\0" * pad
             zf.writestr(info, members[name])
 
@@ -343,10 +349,16 @@ def build_bundle(
         writer_py, site = _make_writer_env(work / "venv", version, python)
         raw = stage_inputs(site, work)
         members = add_metadata(writer_py, raw, work)
-        partial = work / BUNDLE_NAME
-        write_bundle(members, partial)
-        check_sha256(partial, expected_sha256, "built pose bundle")
-        os.replace(partial, out)
+        # Durable: minutes of building (and the network) lost to a torn file otherwise.
+        with atomic_open(out) as f:
+            write_bundle(members, f)
+            f.flush()
+            got = sha256_file(Path(f.name))
+            if got != expected_sha256:  # raised inside: the temp goes, a cached bundle stays
+                raise ModelError(
+                    f"built pose bundle checksum mismatch: sha256 {got}, "
+                    f"expected {expected_sha256}; {out} left as it was"
+                )
     log.info("pose bundle built: %s", out)
     return out
 
