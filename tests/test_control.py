@@ -30,7 +30,7 @@ def closed_loop(target_pan: float, latency_s: float, seconds: float = 4.0) -> li
         now = clock.now()
         head.sample()
         t_cap = max(0.0, now - latency_s)
-        aim = Aim("follow", target_pan, 0.0, 0.0, 0.0, t_ref=t_cap, track_id=1, t_capture=t_cap)
+        aim = Aim("follow", target_pan, 0.0, 0.0, 0.0, t_ref=t_cap, track_id=1)
         head.command(*ctrl.update(now, aim, head.commanded or (0.0, 0.0)))
         errors.append(abs(servos.true_position()[0] - target_pan))
     return errors
@@ -85,7 +85,7 @@ def test_no_swing_after_a_pause_in_commands() -> None:
         clock.advance(1 / 30)
         now = clock.now()
         head.sample()
-        aim = Aim("follow", 30.0, 0.0, t_ref=now - 0.12, track_id=1, t_capture=now - 0.12)
+        aim = Aim("follow", 30.0, 0.0, t_ref=now - 0.12, track_id=1)
         head.command(*ctrl.update(now, aim, head.commanded or (0.0, 0.0)))
     assert abs(servos.true_position()[0] - 30.0) < 2.0
     t_lost = clock.now()

@@ -53,7 +53,7 @@ class Teacher:
         self.pan = 30.0
 
     def aim(self, now: float) -> Aim:
-        return Aim("follow", self.pan, 0.0, t_ref=now - 0.12, track_id=1, t_capture=now - 0.12)
+        return Aim("follow", self.pan, 0.0, t_ref=now - 0.12, track_id=1)
 
 
 class Servos:

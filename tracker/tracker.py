@@ -212,7 +212,6 @@ class Aim:
     vel_tilt: float = 0.0
     t_ref: float = 0.0  # the time the bearing refers to (the controller predicts from it)
     track_id: int | None = None
-    t_capture: float | None = None  # capture time of the newest measurement behind it
     pixel: tuple[float, float] | None = None  # torso centre in that frame (for the naive baseline)
     still: bool = False  # the person has barely moved lately (see Track.still)
 
@@ -515,7 +514,7 @@ class Tracker:
                     c0 = torso_target_px(tr.last.pose, c.min_visibility)
                     px = None if c0 is None else (c0[0], c0[1])
                 return Aim(
-                    mode, pan, tilt, float(v[0]), float(v[1]), tr.t_last, tr.id, tr.t_last, px,
+                    mode, pan, tilt, float(v[0]), float(v[1]), tr.t_last, tr.id, px,
                     still=tr.still(),
                 )  # fmt: skip
             lost_since = tr.t_updated
