@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from coachcam.clock import Clock, FakeClock
 from coachcam.config import Config
 from coachcam.daemon import FrameLoop, FrameSource, ScheduledInference, Step
@@ -210,7 +208,3 @@ def run_sim(
         progress(duration, duration)
     result.switches = list(tracker.switches)
     return result
-
-
-def rows_as_arrays(rows: list[TraceRow]) -> dict[str, np.ndarray]:
-    return {c: np.array([getattr(r, c) for r in rows], dtype=object) for c in TRACE_COLUMNS}
