@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Protocol
 
@@ -18,17 +17,16 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """The real clock: ``time.monotonic`` and an ``Event`` wait (no sleep loops)."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
+    """The real clock: ``time.monotonic``; ``wait`` sleeps and nothing cuts it short. It paces
+    fixed steps (a servo move, settling, a file source's frame times); a loop that must stop on
+    request waits on its own ``Event``, not on the clock."""
 
     def now(self) -> float:
         return time.monotonic()
 
     def wait(self, seconds: float) -> None:
         if seconds > 0:
-            self._stop.wait(seconds)
+            time.sleep(seconds)
 
 
 class FakeClock:
