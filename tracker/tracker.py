@@ -106,8 +106,8 @@ def is_standing(pose: Pose, min_vis: float) -> bool | None:
 class BearingFilter:
     """Alpha-beta filter on a (pan, tilt) bearing with irregular time steps.
 
-    Written here rather than taken from a library: it is eight lines and must accept the
-    capture timestamps, not a fixed rate.
+    Written here rather than taken from a library: a few lines that take the capture
+    timestamps (not a fixed rate) and believe a person's abrupt stop at once (``update``).
     """
 
     def __init__(self, pan: float, tilt: float, t: float, alpha: float, beta: float) -> None:
