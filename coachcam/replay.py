@@ -3,9 +3,10 @@
 A recorded wide video stands for the room. The virtual camera's picture is a *window* moving
 over each source frame; the window's centre follows the simulated servos' true pan/tilt. The
 real pose detector (MediaPipe), the tracker, the room-angle controller and the simulated servos
-run exactly as in the robot's ``FrameLoop``, on a ``FakeClock`` that advances one source frame
-period per frame, with inference on ``ScheduledInference`` (its result appears ``latency_s``
-after capture) — so a replay is reproducible and runs as fast as the model computes.
+run exactly as in the robot's ``FrameLoop``, wired by the robot's ``coachcam.wiring.assemble``,
+on a ``FakeClock`` that advances one source frame period per frame, with inference on
+``ScheduledInference`` (its result appears ``latency_s`` after capture) — so a replay is
+reproducible and runs as fast as the model computes.
 
 **Mapping (angles ↔ source pixels).** The window is the virtual camera's whole picture, so the
 window has the configured lens (``camera.hfov_deg`` across ``win_w``) and the tracker uses the
@@ -36,13 +37,13 @@ import numpy as np
 
 from coachcam.clock import FakeClock
 from coachcam.config import Config
-from coachcam.daemon import FrameLoop, ScheduledInference
 from coachcam.errors import CameraError, ConfigError, StreamError
 from coachcam.frame import Frame
-from coachcam.geometry import Intrinsics, angle_between, bearing_to_pixel, pixel_to_bearing
+from coachcam.geometry import Intrinsics, angle_between
+from coachcam.metrics import reversal_times
+from coachcam.wiring import assemble, simulated_head
 from motor.config import AxisConfig
-from motor.servo import PanTiltHead
-from motor.sim import SimServoParams, SimServos
+from motor.sim import SimServos
 from tracker.tracker import SEEN_RECENTLY_S, Aim, Tracker, torso_target_px
 from tracker.types import Detections, Pose, PoseDetector, Roi
 
@@ -285,55 +286,7 @@ class WindowFrameSource:
         self.close()
 
 
-# -- crops around the teacher -----------------------------------------------------------------
-
-
-PERSON_BOX_TORSOS = 1.5  # a person's box reaches this many torso lengths from the torso centre
-
-
-def person_box(pose: Pose, min_visibility: float) -> tuple[float, float, float, float] | None:
-    """The box of a pose's visible keypoints, grown to at least ``PERSON_BOX_TORSOS`` torso
-    lengths around the torso centre: a speaker seen from the chest up shows only shoulders and
-    a face, and a crop that tight is too little for the landmarker to find a person in."""
-    box = pose.bbox(min_visibility)
-    c = torso_target_px(pose, min_visibility)
-    if box is None or c is None:
-        return box
-    u, v, length = c
-    r = PERSON_BOX_TORSOS * length
-    return (min(box[0], u - r), min(box[1], v - r), max(box[2], u + r), max(box[3], v + r))
-
-
-def teacher_rois(
-    head: PanTiltHead, intr: Intrinsics, min_visibility: float
-) -> Callable[[Tracker, float], Sequence[Roi]]:
-    """The ``FrameLoop.rois`` hook: where the teacher will be in the next frame.
-
-    The teacher's last pose box is turned into room bearings with the pointing at its capture,
-    moved by the track's velocity to now, and projected with the pointing now, so the detector
-    can look at a crop there (see ``MediaPipePoseDetector``). Nothing when the teacher was not
-    seen recently: then the detector searches the whole frame.
-    """
-
-    def rois(tracker: Tracker, now: float) -> Sequence[Roi]:
-        tr = tracker.teacher
-        if tr is None or tr.last is None or now - tr.t_updated > SEEN_RECENTLY_S:
-            return ()
-        box = person_box(tr.last.pose, min_visibility)
-        if box is None:
-            return ()
-        then = head.pointing_at(tr.last.t)
-        cam = head.pointing_at(now)
-        dt = now - tr.last.t
-        vp, vt = float(tr.filt.v[0]) * dt, float(tr.filt.v[1]) * dt
-        corners = []
-        for u, v in ((box[0], box[1]), (box[2], box[3])):
-            p, t = pixel_to_bearing(u, v, then[0], then[1], intr)
-            corners.append(bearing_to_pixel(p + vp, t + vt, cam[0], cam[1], intr))
-        (x0, y0), (x1, y1) = corners
-        return (Roi(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),)
-
-    return rois
+# -- the operator and the detector's cost ----------------------------------------------------
 
 
 OPERATOR_WAIT_S = 1.0  # the tracker has this long to choose on its own once someone is confirmed
@@ -597,8 +550,11 @@ def run_replay(
     max_frames = None if seconds is None else max(1, math.ceil(seconds * fps - 1e-9))
     total = min(n for n in (max_frames, info.frames, 10**9) if n is not None)
 
+    # The axes the window can move over, home where it starts: the head's and the controller's.
+    motor = cfg.motor.model_copy(update={"pan": pan_axis, "tilt": tilt_axis})
+    cfg = cfg.model_copy(update={"motor": motor})
     clock = FakeClock(0.0)
-    servos = SimServos(clock, SimServoParams(**cfg.sim.servo.model_dump()), start=start, seed=seed)
+    servos, head = simulated_head(cfg, clock, seed=seed)
     source = WindowFrameSource(
         info, geom, servos, clock, lores_width=cfg.camera.lores_width, max_frames=max_frames
     )
@@ -608,16 +564,6 @@ def run_replay(
         detector = MediaPipePoseDetector(cfg.tracker, clock=clock)
     timed = TimedDetector(detector)
     latency = (cfg.sim.inference_ms if latency_ms is None else latency_ms) / 1000.0
-    inference = ScheduledInference(timed, latency, clock)
-    tracker = Tracker(cfg.tracker, intr, home=start)
-    head = PanTiltHead(
-        servos, pan_axis, tilt_axis, clock, cfg.motor.park_speed_deg_s,
-        max_speed_deg_s=cfg.motor.control.max_speed_deg_s,
-    )  # fmt: skip
-    from coachcam.sim.run import build_controller
-
-    motor = cfg.motor.model_copy(update={"pan": pan_axis, "tilt": tilt_axis})
-    controller = build_controller(cfg.model_copy(update={"motor": motor}), intr)
     sinks = []
     overlay = None
     if video_out is not None:
@@ -625,8 +571,12 @@ def run_replay(
             video_out, source, cfg.motor.control.dead_zone_deg, cfg.tracker.min_visibility
         )
         sinks.append(overlay)
-    rois = teacher_rois(head, intr, cfg.tracker.min_visibility) if crops else None
-    loop = FrameLoop(source, inference, tracker, controller, head, clock, sinks, rois)
+    # No mount height: nobody knows where the recording camera stood.
+    loop = assemble(
+        cfg, clock, source=source, detector=timed, head=head, intrinsics=intr,
+        camera_height_m=None, latency_s=latency, sinks=sinks, crops=crops,
+    )  # fmt: skip
+    tracker = loop.tracker
     result = ReplayResult(info, geom)
     min_vis = cfg.tracker.min_visibility
     wall0 = time.perf_counter()
@@ -657,8 +607,6 @@ def run_replay(
 def compute_report(result: ReplayResult) -> dict[str, Any]:
     """Frames, followed %, offset of the followed torso from the window centre (in window
     widths), torso-in-window %, reversals/min, identity switches, ms per frame."""
-    from coachcam.sim.report import reversal_times
-
     rows = result.rows
     n = len(rows)
     t = np.array([r.t for r in rows]) - rows[0].t

@@ -20,24 +20,17 @@ from typing import Any
 from coachcam.clock import Clock
 from coachcam.config import Config
 from coachcam.control import ControlServer
-from coachcam.daemon import (
-    FrameLoop,
-    FrameSink,
-    FrameSource,
-    Inference,
-    ScheduledInference,
-    ThreadedInference,
-)
+from coachcam.daemon import FrameLoop, FrameSink, FrameSource, Inference
 from coachcam.errors import CameraError, ServoError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter, Person
 from coachcam.memory import HeapTrimmer
-from coachcam.sim.report import TraceWriter
-from coachcam.sim.run import trace_row
+from coachcam.trace import RowMaker, TraceWriter, robot_row
+from coachcam.wiring import assemble
 from motor.servo import PanTiltHead, ServoBackend
 from tracker.tracker import Tracker
-from tracker.types import Pose
+from tracker.types import Pose, PoseDetector
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +87,72 @@ class Robot:
     streamer: Any = None
     # A fresh, unopened driver for reconnecting (a closed one stays closed); None for sim servos.
     new_servos: Callable[[], ServoBackend] | None = None
+    trace_row: RowMaker = robot_row  # ``--trace``'s rows (with ground truth from the sim camera)
 
     def close(self) -> None:
         self.loop.close()
+
+
+@dataclass
+class Camera:
+    """The frame source ``[camera] source`` names and what goes with it (``open_camera``)."""
+
+    source: FrameSource
+    detector: PoseDetector
+    latency_s: float | None  # None: the detector runs on a worker thread (see ``assemble``)
+    crops: bool  # the detector looks at a crop around the teacher (the MediaPipe landmarker)
+    trace_row: RowMaker = robot_row
+    encoder_class: Callable[..., Any] | None = None  # None: the stream's own
+
+
+def open_camera(
+    cfg: Config, clock: Clock, head: PanTiltHead, intr: Intrinsics, undo: contextlib.ExitStack
+) -> Camera:
+    """Open the frame source and the pose detector ``[camera] source`` calls for (closed by
+    ``undo`` if a later part fails). The one place the daemon chooses between the simulated
+    classroom and a real camera."""
+    if cfg.camera.source != "sim":
+        from stream.sources import open_source
+        from tracker.mediapipe_detector import MediaPipePoseDetector
+
+        detector = MediaPipePoseDetector(cfg.tracker, clock=clock).open()
+        undo.callback(detector.close)
+        source: Any = open_source(cfg.camera, clock=clock)
+        source.start()
+        undo.callback(source.close)
+        # crops around the teacher extend the model's range (see MediaPipePoseDetector)
+        return Camera(source, detector, None, crops=True)
+    # The simulated classroom (``camera.source = 'sim'``, the default): the only production use
+    # of the simulator, so it is imported here, lazily, and nowhere else in the daemon.
+    from coachcam.sim.camera import SimCamera
+    from coachcam.sim.oracle import OracleDetector
+    from coachcam.sim.run import trace_row
+    from coachcam.sim.scenario import load_scenario
+    from coachcam.sim.world import Classroom
+    from motor.sim import SimServos
+
+    scenario = load_scenario(cfg.sim.scenario)
+    room = Classroom(scenario, cfg.camera.height_m, cfg.sim.seed)
+    # Real (or emulated) servos in front of the simulated classroom: the camera points where
+    # the head last read back or was commanded.
+    pointing = head.backend if isinstance(head.backend, SimServos) else HeadPointing(head)
+    source = SimCamera(
+        room, pointing, clock, intr.width, intr.height, cfg.camera.fps,
+        duration_s=float("inf"), render=cfg.stream.enabled,
+        hfov_deg=intr.hfov_deg, lores_width=cfg.camera.lores_width,
+        faults=cfg.sim.faults,
+    )  # fmt: skip
+    oracle = OracleDetector(intr, cfg.sim, room.occluder_boxes(), cfg.camera.height_m, cfg.sim.seed)
+    encoder_class = None
+    if cfg.sim.faults.encoder_errors_at_s:
+        from coachcam.sim.faults import FaultyEncoder
+
+        errors = cfg.sim.faults.encoder_errors_at_s
+        encoder_class = functools.partial(FaultyEncoder, errors_at_s=errors)
+    latency = cfg.sim.inference_ms / 1000.0
+    return Camera(
+        source, oracle, latency, crops=False, trace_row=trace_row, encoder_class=encoder_class
+    )
 
 
 def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) -> Robot:
@@ -107,73 +163,31 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
 
     cfg, cal = preflight(cfg, calibration)  # every check `coachcam config` makes, no hardware
     intr = Intrinsics(cfg.camera.width, cfg.camera.height, cfg.camera.hfov_deg)
-    home = (cfg.motor.pan.home_deg, cfg.motor.tilt.home_deg)
     with contextlib.ExitStack() as undo:
         head = make_head(cfg, clock, cal)
         undo.callback(head.close)
         if isinstance(head.backend, SimServos):
             # bench/soak.py: the records grew the daemon by 1 MiB a minute
             head.backend.keep_last(SIM_RECORDS)
-        source: Any
-        inference: Inference
-        if cfg.camera.source == "sim":
-            from coachcam.sim.camera import SimCamera
-            from coachcam.sim.oracle import OracleDetector
-            from coachcam.sim.scenario import load_scenario
-            from coachcam.sim.world import Classroom
-
-            scenario = load_scenario(cfg.sim.scenario)
-            room = Classroom(scenario, cfg.camera.height_m, cfg.sim.seed)
-            # Real (or emulated) servos in front of the simulated classroom: the camera points
-            # where the head last read back or was commanded.
-            pointing = head.backend if isinstance(head.backend, SimServos) else HeadPointing(head)
-            source = SimCamera(
-                room, pointing, clock, intr.width, intr.height, cfg.camera.fps,
-                duration_s=float("inf"), render=cfg.stream.enabled,
-                hfov_deg=intr.hfov_deg, lores_width=cfg.camera.lores_width,
-                faults=cfg.sim.faults,
-            )  # fmt: skip
-            detector: Any = OracleDetector(
-                intr, cfg.sim, room.occluder_boxes(), cfg.camera.height_m, cfg.sim.seed
-            )
-            inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
-        else:
-            from stream.sources import open_source
-            from tracker.mediapipe_detector import MediaPipePoseDetector
-
-            detector = MediaPipePoseDetector(cfg.tracker, clock=clock).open()
-            undo.callback(detector.close)
-            source = open_source(cfg.camera, clock=clock)
-            source.start()
-            undo.callback(source.close)
-            inference = ThreadedInference(detector, clock)
+        camera = open_camera(cfg, clock, head, intr, undo)
         sinks: list[FrameSink] = []
         streamer = None
         if cfg.stream.enabled:
             from stream.pipeline import Streamer, StreamSink
 
             kwargs: dict[str, Any] = {}
-            if cfg.camera.source == "sim" and cfg.sim.faults.encoder_errors_at_s:
-                from coachcam.sim.faults import FaultyEncoder
-
-                errors = cfg.sim.faults.encoder_errors_at_s
-                kwargs["encoder_class"] = functools.partial(FaultyEncoder, errors_at_s=errors)
+            if camera.encoder_class is not None:
+                kwargs["encoder_class"] = camera.encoder_class
             streamer = Streamer(
                 cfg.stream, intr.width, intr.height, cfg.camera.fps, clock=clock, **kwargs
             )
             streamer.start()
             sinks.append(StreamSink(streamer, recent_poses))
-        tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cfg.camera.height_m)
-        from coachcam.sim.run import build_controller
-
-        rois = None
-        if cfg.camera.source != "sim":  # the MediaPipe landmarker (preflight)
-            # crops around the teacher extend the model's range (see MediaPipePoseDetector)
-            from coachcam.replay import teacher_rois
-
-            rois = teacher_rois(head, intr, cfg.tracker.min_visibility)
-        controller = build_controller(cfg, intr)
-        loop = FrameLoop(source, inference, tracker, controller, head, clock, sinks, rois)
+        loop = assemble(
+            cfg, clock, source=camera.source, detector=camera.detector, head=head,
+            intrinsics=intr, camera_height_m=cfg.camera.height_m, latency_s=camera.latency_s,
+            sinks=sinks, crops=camera.crops,
+        )  # fmt: skip
         new_servos = None
         if not isinstance(head.backend, SimServos):
 
@@ -181,7 +195,10 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
                 return make_backend(cfg, clock, cal, open_now=False)
 
         undo.pop_all()
-    return Robot(cfg, clock, source, inference, tracker, head, loop, sinks, streamer, new_servos)
+    return Robot(
+        cfg, clock, camera.source, loop.inference, loop.tracker, head, loop, sinks, streamer,
+        new_servos, camera.trace_row,
+    )  # fmt: skip
 
 
 def run_robot(
@@ -295,7 +312,7 @@ def _run(
             log.info("the frame source ended")
             break
         if trace is not None:
-            trace.write(trace_row(step, robot.tracker, intr))
+            trace.write(robot.trace_row(step, robot.tracker, intr))
         if camera_lost_at is not None:
             log.warning("camera back after %.1f s", clock.now() - camera_lost_at)
             camera_lost_at = None

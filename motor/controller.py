@@ -20,7 +20,7 @@ from typing import Protocol
 from simple_pid import PID
 
 from coachcam.geometry import Intrinsics
-from motor.config import AxisConfig, ControlConfig
+from motor.config import AxisConfig, ControlConfig, MotorConfig
 from tracker.tracker import Aim
 
 RESETTLE_S = 1.0  # after a stop, the dead zone is doubled for this long
@@ -216,3 +216,20 @@ class NaiveController:
         axes = (self.pan_axis, self.tilt_axis)
         self._pos = [_clip(p, a.min_deg, a.max_deg) for p, a in zip(self._pos, axes, strict=True)]
         return self._pos[0], self._pos[1]
+
+
+def make_controller(
+    motor: MotorConfig,
+    intr: Intrinsics,
+    *,
+    search_speed_deg_s: float,
+    kind: str | None = None,
+) -> Controller:
+    """The controller ``[motor.control] kind`` names (``kind`` overrides it: the benchmarks run
+    both): ``RoomController`` with the motor section's axes and speeds, or the naive baseline.
+    ``search_speed_deg_s`` is the tracker's (``[tracker] search_speed_deg_s``)."""
+    if (kind or motor.control.kind) == "naive":
+        return NaiveController(intr, motor.pan, motor.tilt)
+    return RoomController(
+        motor.control, motor.pan, motor.tilt, search_speed_deg_s, motor.park_speed_deg_s
+    )

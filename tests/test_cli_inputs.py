@@ -107,7 +107,7 @@ def test_unwritable_output_fails_before_the_run(
 
 
 def test_report_writes_null_not_nan(tmp_path: Path) -> None:
-    from coachcam.sim.report import write_report
+    from coachcam.metrics import write_report
 
     out = tmp_path / "r.json"
     write_report({"a": math.nan, "b": [math.inf, 1.0], "c": {"d": -math.inf}}, out)

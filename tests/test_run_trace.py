@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coachcam.sim.run import TRACE_COLUMNS
+from coachcam.trace import TRACE_COLUMNS
 from motor.config import MotorConfig
 
 M = MotorConfig()

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from coachcam.config import load_config
-    from coachcam.sim.report import compute_report, write_report
+    from coachcam.metrics import write_report
+    from coachcam.sim.report import compute_report
     from coachcam.sim.run import run_sim
     from coachcam.sim.scenario import builtin_names, load_scenario
 

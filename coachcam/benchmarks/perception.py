@@ -224,7 +224,7 @@ def media_rows(cfg: Any, media: Path, step: int) -> list[dict[str, Any]]:
     """Whole frame every frame vs crops around everyone vs steady tracking of the teacher.
 
     "steady" is what the daemon does once it follows someone: one crop around the teacher
-    (``coachcam.replay.teacher_rois``), the whole frame only when they are lost. Its teacher is
+    (``tracker.rois.teacher_rois``), the whole frame only when they are lost. Its teacher is
     the tallest person at the start, then whoever is nearest the last box. All four ways run on
     each frame in turn, so a busy machine slows them alike.
     """
@@ -440,7 +440,7 @@ def format_tables(res: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from coachcam.config import load_config
-    from coachcam.sim.report import write_report
+    from coachcam.metrics import write_report
 
     cfg = load_config(args.config).tracker
     media: Path = args.media

@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     from coachcam.config import load_config
+    from coachcam.metrics import format_switches, write_report
     from coachcam.progress import Progress
     from coachcam.replay import (
         compute_report,
@@ -67,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
         run_replay,
         write_trace,
     )
-    from coachcam.sim.report import format_switches, write_report
 
     cfg = load_config(args.config)
     for path, what in ((args.report, "report"), (args.trace, "trace"), (args.video_out, "video")):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from coachcam.cliargs import seconds
 
 if TYPE_CHECKING:
-    from coachcam.sim.report import TraceWriter
+    from coachcam.trace import TraceWriter
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def open_trace(path: Path) -> TraceWriter:
     """The ``--trace`` file, opened before anything starts: an unwritable path is an error now,
     not after the run."""
     from coachcam.errors import ConfigError
-    from coachcam.sim.report import TraceWriter
+    from coachcam.trace import TraceWriter
 
     try:
         return TraceWriter(path)

@@ -49,17 +49,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     from coachcam.clock import MonotonicClock
     from coachcam.config import load_config
+    from coachcam.metrics import format_switches, write_report
     from coachcam.progress import Progress
-    from coachcam.sim.report import (
-        compute_report,
-        format_summary,
-        format_switches,
-        plot_run,
-        write_report,
-        write_trace,
-    )
+    from coachcam.sim.report import compute_report, format_summary, plot_run
     from coachcam.sim.run import run_sim
     from coachcam.sim.scenario import builtin_names, load_scenario
+    from coachcam.trace import write_trace
 
     if args.list:
         for name in builtin_names():

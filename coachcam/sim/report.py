@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from coachcam.sim.run import TRACE_COLUMNS, UNATTRIBUTED, RobotRow, SimResult, TraceRow
+from coachcam.metrics import reversal_times, spans
+from coachcam.sim.run import UNATTRIBUTED, SimResult, TraceRow
 
-REVERSAL_HYSTERESIS_DEG = 0.3  # a change of direction counts once the head moved back this far
 STILL_FOR_S = 0.5  # the teacher "stands still" after this long at zero speed
 FOLLOWING = ("follow", "coast")
 
@@ -20,43 +18,6 @@ FOLLOWING = ("follow", "coast")
 def is_wrong(row: TraceRow) -> bool:
     """Following a person other than the teacher."""
     return row.followed_id is not None and row.followed_id not in (row.teacher_id, UNATTRIBUTED)
-
-
-def reversal_times(
-    t: np.ndarray, pan: np.ndarray, h: float = REVERSAL_HYSTERESIS_DEG
-) -> list[float]:
-    """Times at which the pan direction changed (with hysteresis against noise)."""
-    out: list[float] = []
-    if len(pan) == 0:
-        return out
-    direction = 0
-    extreme = float(pan[0])
-    for ti, p in zip(t, pan, strict=True):
-        p = float(p)
-        if direction == 0:
-            if abs(p - extreme) > h:
-                direction, extreme = (1 if p > extreme else -1), p
-        elif (p - extreme) * direction > 0:
-            extreme = p
-        elif (extreme - p) * direction > h:
-            out.append(float(ti))
-            direction, extreme = -direction, p
-    return out
-
-
-def spans(flags: list[bool], t: np.ndarray) -> list[tuple[float, float, bool]]:
-    """(start, end, closed) runs where flags is True; closed=False if it ran to the end."""
-    out = []
-    start = None
-    for i, f in enumerate(flags):
-        if f and start is None:
-            start = i
-        elif not f and start is not None:
-            out.append((float(t[start]), float(t[i]), True))
-            start = None
-    if start is not None:
-        out.append((float(t[start]), float(t[-1]), False))
-    return out
 
 
 def compute_report(result: SimResult) -> dict[str, Any]:
@@ -137,76 +98,6 @@ def format_summary(report: dict[str, Any]) -> str:
     lines = [f"scenario {report['scenario']} (seed {report['seed']}, {report['duration_s']:.1f} s)"]
     lines += [f"  {label:<{width}}  {report[key]}" for key, label in SUMMARY_KEYS]
     return "\n".join(lines)
-
-
-def format_switches(switches: list[Any], t0: float) -> str:
-    """The identity decisions of a run, one line each ("" when there were none)."""
-    if not switches:
-        return ""
-    lines = ["  identity decisions:"]
-    lines += [f"    {s.t - t0:6.1f} s  track {s.old} -> {s.new}: {s.reason}" for s in switches]
-    return "\n".join(lines)
-
-
-def _json_safe(v: Any) -> Any:
-    """Non-finite floats as ``None`` (JSON has no NaN: a figure that could not be computed,
-    e.g. the pointing error of a run that never found the teacher, is ``null``)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, np.generic):
-        return _json_safe(v.item())
-    return v
-
-
-def write_report(report: Any, path: Path) -> None:
-    """The report as strict JSON (``allow_nan=False``: a NaN that slips through is an error)."""
-    text = json.dumps(_json_safe(report), indent=2, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
-
-
-def _cell(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v)
-
-
-class TraceWriter:
-    """The per-frame trace as CSV (``TRACE_COLUMNS``), one line per row as it comes: the one
-    writer of ``coachcam sim --trace`` and ``coachcam run --trace`` (a daemon's trace grows for
-    hours, so rows are not kept; each line is flushed, so a killed daemon leaves whole rows).
-    Columns a row does not have (the robot's: no ground truth) are empty. Opening the file
-    first means an unwritable path fails before the run, not after it."""
-
-    def __init__(self, path: Path) -> None:
-        self._f = path.open("w", newline="", encoding="utf-8", buffering=1)
-        self._w = csv.writer(self._f)
-        self._w.writerow(TRACE_COLUMNS)
-
-    def write(self, row: TraceRow | RobotRow) -> None:
-        self._w.writerow([_cell(getattr(row, c, None)) for c in TRACE_COLUMNS])
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> TraceWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def write_trace(rows: list[TraceRow], path: Path) -> None:
-    with TraceWriter(path) as w:
-        for r in rows:
-            w.write(r)
 
 
 def plot_run(result: SimResult, path: Path, title: str | None = None) -> None:

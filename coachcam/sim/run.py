@@ -9,16 +9,15 @@ from pathlib import Path
 
 from coachcam.clock import Clock, FakeClock
 from coachcam.config import Config
-from coachcam.daemon import FrameLoop, FrameSource, ScheduledInference, Step
+from coachcam.daemon import FrameSource, Step
 from coachcam.errors import ConfigError
 from coachcam.geometry import Intrinsics, angle_between, bearing_of_point, project
 from coachcam.sim.camera import SimCamera
 from coachcam.sim.oracle import OracleDetector
 from coachcam.sim.scenario import Scenario
 from coachcam.sim.world import Classroom, Truth
-from motor.controller import Controller, NaiveController, RoomController
-from motor.servo import PanTiltHead
-from motor.sim import SimServoParams, SimServos
+from coachcam.trace import RobotRow, robot_row
+from coachcam.wiring import assemble, simulated_head
 from tracker.tracker import Tracker
 from tracker.types import HEAD_AND_TORSO, PoseDetector
 
@@ -29,15 +28,11 @@ log = logging.getLogger(__name__)
 # (nobody else was chosen), not surely the teacher either: the report counts it on its own.
 UNATTRIBUTED = -1
 
-TRACE_COLUMNS = (
-    "frame", "t", "pan_deg", "tilt_deg", "cmd_pan_deg", "cmd_tilt_deg", "teacher_pan_deg",
-    "teacher_tilt_deg", "followed_id", "teacher_id", "track_id", "teacher_in_frame", "centred",
-    "pointing_err_deg", "mode", "teacher_speed", "latency_ms",
-)  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class TraceRow:
+    """A trace row of the simulation (``coachcam.trace.TRACE_COLUMNS``, ground truth included)."""
+
     frame: int
     t: float
     pan_deg: float
@@ -54,22 +49,6 @@ class TraceRow:
     pointing_err_deg: float
     mode: str
     teacher_speed: float
-    latency_ms: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class RobotRow:
-    """A trace row of the robot outside the simulation: what the loop knows of a frame. The
-    columns of ``TRACE_COLUMNS`` only the simulated room knows (ground truth) stay empty."""
-
-    frame: int
-    t: float
-    pan_deg: float  # read back from the servos, else the last command
-    tilt_deg: float
-    cmd_pan_deg: float
-    cmd_tilt_deg: float
-    track_id: int | None
-    mode: str
     latency_ms: float | None
 
 
@@ -122,25 +101,12 @@ def _row(step: Step, truth: Truth, intr: Intrinsics, tracker: Tracker) -> TraceR
 
 
 def trace_row(step: Step, tracker: Tracker, intr: Intrinsics) -> TraceRow | RobotRow:
-    """The trace row of one loop step: with the ground truth when the frame comes from the
-    simulated room (``coachcam sim``, or ``coachcam run`` with ``camera.source = 'sim'``)."""
+    """The trace row of one loop step (a ``coachcam.trace.RowMaker``): with the ground truth
+    when the frame comes from the simulated room (``coachcam sim``, or ``coachcam run`` with
+    ``camera.source = 'sim'``), else the robot's own row."""
     if isinstance(step.frame.truth, Truth):
         return _row(step, step.frame.truth, intr, tracker)
-    pan, tilt = step.position or step.command
-    lat = max(step.latencies) * 1000.0 if step.latencies else None
-    return RobotRow(
-        step.frame.index, step.t, pan, tilt, step.command[0], step.command[1], step.track_id,
-        step.aim.mode, lat,
-    )  # fmt: skip
-
-
-def build_controller(cfg: Config, intr: Intrinsics, kind: str | None = None) -> Controller:
-    m = cfg.motor
-    if (kind or m.control.kind) == "naive":
-        return NaiveController(intr, m.pan, m.tilt)
-    return RoomController(
-        m.control, m.pan, m.tilt, cfg.tracker.search_speed_deg_s, m.park_speed_deg_s
-    )
+    return robot_row(step, tracker, intr)
 
 
 def run_sim(
@@ -168,7 +134,7 @@ def run_sim(
     intr, cam_h = intrinsics_for(cfg, scenario)
     duration = min(seconds, scenario.duration_s) if seconds else scenario.duration_s
     home = (cfg.motor.pan.home_deg, cfg.motor.tilt.home_deg)
-    servos = SimServos(clock, SimServoParams(**cfg.sim.servo.model_dump()), start=home, seed=seed)
+    servos, head = simulated_head(cfg, clock, seed=seed)
     classroom = Classroom(scenario, cam_h, seed)
     camera = SimCamera(classroom, servos, clock, intr.width, intr.height, cfg.camera.fps, duration)
     source: FrameSource = camera
@@ -179,21 +145,12 @@ def run_sim(
         source, detector = model_perception(cfg, classroom, camera, intr, clock, media_dir)
     else:
         detector = OracleDetector(intr, cfg.sim, classroom.occluder_boxes(), cam_h, seed)
-    inference = ScheduledInference(detector, cfg.sim.inference_ms / 1000.0, clock)
-    tracker = Tracker(cfg.tracker, intr, home=home, camera_height_m=cam_h)
-    head = PanTiltHead(
-        servos, cfg.motor.pan, cfg.motor.tilt, clock, cfg.motor.park_speed_deg_s,
-        max_speed_deg_s=cfg.motor.control.max_speed_deg_s,
+    loop = assemble(
+        cfg, clock, source=source, detector=detector, head=head, intrinsics=intr,
+        camera_height_m=cam_h, latency_s=cfg.sim.inference_ms / 1000.0,
+        crops=perception == "model", controller=controller,
     )  # fmt: skip
-    rois = None
-    if perception == "model":
-        from coachcam.replay import teacher_rois
-
-        rois = teacher_rois(head, intr, cfg.tracker.min_visibility)
-    loop = FrameLoop(
-        source, inference, tracker, build_controller(cfg, intr, controller), head, clock,
-        rois=rois,
-    )  # fmt: skip
+    tracker = loop.tracker
     result = SimResult(scenario, seed, cfg.camera.fps)
     with head:
         head.command(*home)
