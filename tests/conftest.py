@@ -1,10 +1,15 @@
-"""Shared test set-up: deterministic Hypothesis profile, a path to the shared media."""
+"""Shared test set-up: deterministic Hypothesis profile, a path to the shared media, a notify
+socket for the daemon tests, and ``wait_until`` for the few tests that must poll a real thread
+or process (it fails, saying what did not happen, instead of letting the test go on)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import NotifySocket
 from hypothesis import settings
 
 settings.register_profile("coachcam", deadline=None, derandomize=True, print_blob=True)
@@ -40,3 +45,35 @@ def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     state directory (coachcam/instance.py): each test gets its own, so two test runs at once
     never refuse each other."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    """A datagram socket bound where ``NOTIFY_SOCKET`` points the daemon (as systemd does)."""
+    ns = NotifySocket(tmp_path / "notify.sock")
+    yield ns
+    ns.close()
+
+
+WaitUntil = Callable[..., None]
+
+
+def _wait_until(
+    condition: Callable[[], object], what: str, timeout: float = 10.0, every: float = 0.01
+) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` if it does not within ``timeout`` s.
+
+    Only for real threads and processes, which have no event to wait on from outside; the
+    bound is generous because it is a failure bound, not a gate on how fast things happen.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not within {timeout:g} s: {what}", pytrace=False)
+        time.sleep(every)
+
+
+@pytest.fixture
+def wait_until() -> WaitUntil:
+    """``wait_until(condition, what, timeout=10.0)``: see ``_wait_until``."""
+    return _wait_until

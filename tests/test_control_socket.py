@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_helpers import NotifySocket, start_daemon
 
 from coachcam.control import ControlServer, send
 from coachcam.errors import CoachcamError
@@ -236,14 +237,8 @@ def test_retarget_finds_the_daemon_where_status_does(
     assert capsys.readouterr().out == "ok 5\n"
 
 
-def test_the_daemon_answers_while_the_camera_is_lost(tmp_path: Path) -> None:
+def test_the_daemon_answers_while_the_camera_is_lost(tmp_path: Path, notify: NotifySocket) -> None:
     """The real daemon: a retarget during a camera loss gets an answer, not a 5 s time-out."""
-    try:
-        from tests.test_daemon_run import NotifySocket, start_daemon
-    except ImportError:  # pytest run from inside tests/
-        from test_daemon_run import NotifySocket, start_daemon  # type: ignore[no-redef]
-
-    notify = NotifySocket(tmp_path / "notify.sock")
     config = "[sim]\nscenario = 'board'\n[sim.faults]\ncamera_gap_s = [1.0, 60.0]\n"
     proc = start_daemon(tmp_path, notify, config)
     try:
@@ -255,4 +250,3 @@ def test_the_daemon_answers_while_the_camera_is_lost(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.communicate(timeout=30)
-        notify.close()

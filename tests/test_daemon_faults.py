@@ -13,12 +13,20 @@ import itertools
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import (
+    BASE,
+    Daemon,
+    NotifySocket,
+    fps_of,
+    frames_encoded,
+    is_status,
+    local_frames,
+    recording,
+)
 from stream_helpers import Nginx, decode_indices
 
 from coachcam.clock import MonotonicClock
@@ -26,119 +34,11 @@ from motor.calibration import AxisCalibration, Calibration, axis_maps, save_cali
 from motor.config import MotorConfig
 from motor.emulator import MaestroEmulator, PtyMaestro
 
-try:  # tests/ may or may not be a package
-    from tests.test_daemon_run import NotifySocket
-except ImportError:
-    from test_daemon_run import NotifySocket  # type: ignore[no-redef]
-
-# Small frames at 15 fps: the faults are the point, not the pixels (2 cores run the whole module).
-BASE = """
-[camera]
-width = 320
-height = 240
-fps = 15.0
-[sim]
-scenario = "board"
-min_person_px = 10.0
-"""
-
-
-def recording(tmp_path: Path, url: str = "") -> str:
-    return f"""
-[stream]
-enabled = true
-url = "{url}"
-bitrate_kbps = 300
-reconnect_min_s = 0.1
-reconnect_max_s = 0.5
-stall_timeout_s = 2.0
-[stream.recording]
-dir = "{tmp_path / "rec"}"
-segment_s = 1.0
-min_free_mb = 0.0
-[stream.privacy]
-enabled = false
-"""
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifySocket]:
-    ns = NotifySocket(tmp_path / "notify.sock")
-    yield ns
-    ns.close()
-
-
-class Daemon:
-    """``coachcam run`` with systemd's environment; stderr goes to a file (a pipe nobody reads
-    while the test runs could fill up and block the daemon)."""
-
-    def __init__(self, tmp_path: Path, notify: NotifySocket, config: str) -> None:
-        cfg = tmp_path / "coachcam.toml"
-        cfg.write_text(config)
-        (tmp_path / "run").mkdir()
-        self.log_path = tmp_path / "daemon.log"
-        env = dict(os.environ)
-        env.update(
-            NOTIFY_SOCKET=str(notify.path),
-            WATCHDOG_USEC="2000000",  # pings every 0.5 s; none once nothing flowed for 1 s
-            RUNTIME_DIRECTORY=str(tmp_path / "run"),
-            HOME=str(tmp_path),
-        )
-        cmd = [sys.executable, "-m", "coachcam.cli", "--log-level", "info", "run"]
-        with self.log_path.open("w") as err:
-            self.proc = subprocess.Popen(
-                [*cmd, "--config", str(cfg)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                cwd=tmp_path,
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def fps_of(status: str) -> float:
-    m = re.search(r"(\d+\.\d) fps", status)
-    assert m, status
-    return float(m.group(1))
-
-
-def is_status(msg: str, *words: str, without: str | None = None) -> bool:
-    return (
-        msg.startswith("STATUS=")
-        and all(w in msg for w in words)
-        and (without is None or without not in msg)
-    )
-
-
-def local_frames(tmp_path: Path) -> list[list[int]]:
-    """Decoded presentation times (us) per local segment, oldest first."""
-    import av
-
-    out = []
-    for ts in sorted((tmp_path / "rec").glob("*.ts")):
-        with av.open(str(ts)) as c:
-            out.append([int(f.pts * f.time_base * 1_000_000) for f in c.decode(video=0)])
-    return out
-
-
-def frames_encoded(log: str) -> int:
-    m = re.search(r"stream: (\d+) frames handed to the encoder", log)
-    assert m, log[-2000:]
-    return int(m.group(1))
-
 
 def test_camera_gone_for_5_s_then_back(tmp_path: Path, notify: NotifySocket) -> None:
+    """Asserted on what the daemon logged, notified and recorded, in order, not on how long
+    anything took: a loaded machine may stretch the gap, never break these. What the gap costs
+    in video is a figure, measured by ``bench/soak.py --camera-gap 2 7`` (see the README)."""
     config = BASE + recording(tmp_path) + "[sim.faults]\ncamera_gap_s = [2.0, 7.0]\n"
     d = Daemon(tmp_path, notify, config)
     try:
@@ -146,24 +46,16 @@ def test_camera_gone_for_5_s_then_back(tmp_path: Path, notify: NotifySocket) -> 
         notify.wait_for(lambda m: "WATCHDOG=1" in m)
         lost = notify.wait_for(lambda m: is_status(m, "camera lost", "(stalled)"))
         assert "servo fault" not in lost
-        notify.wait_for(lambda m: is_status(m, "fps", without="camera lost"))
+        # Pings stopped: none from the stalled status until the daemon logged the camera back,
+        # and they resume after it.
+        notify.next_ping_after_log(d.log, "camera back after")
         notify.wait_for(lambda m: is_status(m, "following teacher") and fps_of(m) > 0.0)
-        notify.wait_for(lambda m: "WATCHDOG=1" in m)  # pings resume once frames flow again
         assert d.proc.poll() is None, "the daemon keeps running"
         rc = d.terminate()
     finally:
         d.kill()
     log = d.log()
     assert rc == 0, log
-    msgs = notify.drain()
-    first_lost = next(i for i, m in enumerate(msgs) if is_status(m, "camera lost"))
-    recovered = next(
-        i for i, m in enumerate(msgs) if i > first_lost and is_status(m, without="camera lost")
-    )
-    pings = [m for m in msgs[first_lost:recovered] if "WATCHDOG=1" in m]
-    # 5 s of flowing frames would have pinged ~10 times; allowed: the ping sent as the loss was
-    # noticed (frames had flowed <1 s before) and the first after the camera came back.
-    assert len(pings) <= 2, msgs[first_lost:recovered]
     assert "camera lost: simulated camera unplugged" in log
     assert "camera back after" in log and "Traceback" not in log
     after_loss = log[log.index("camera lost") :]
@@ -172,8 +64,13 @@ def test_camera_gone_for_5_s_then_back(tmp_path: Path, notify: NotifySocket) -> 
     pts = [t for seg in segments for t in seg]
     assert len(pts) == frames_encoded(log), "the recording holds every frame encoded"
     assert pts == sorted(pts) and len(set(pts)) == len(pts)
-    gap = max(b - a for a, b in itertools.pairwise(pts))
-    assert 4_900_000 <= gap < 5_800_000, "the 5 s gap shows, and costs at most a retry (0.5 s) more"
+    # Frames on both sides of the gap and none inside: the camera's clock says it was away from
+    # 2 s to 7 s after its first frame (the last frame before may be due up to one frame period
+    # after 2 s; load only makes frames later, so the lower bound holds on any machine).
+    before, after = next((a, b) for a, b in itertools.pairwise(pts) if b >= 6_900_000)
+    assert 0 < before <= 2_000_000 + 1_000_000 / 15 + 1_000, f"last frame before at {before} us"
+    assert after - before >= 4_900_000, "the 5 s gap shows in the recording"
+    assert pts[-1] > after, "the recording goes on after the camera came back"
 
 
 def test_the_encoder_throws_once_and_is_restarted(tmp_path: Path, notify: NotifySocket) -> None:
@@ -217,7 +114,8 @@ def test_an_encoder_that_keeps_throwing_stops_the_daemon(
     assert "Traceback" not in log, log[-2000:]
     pts = [t for seg in local_frames(tmp_path) for t in seg]
     assert len(pts) == frames_encoded(log) - 3, "every frame encoded before it gave up is kept"
-    assert 2_800_000 < pts[-1] < 3_100_000
+    # Recorded past the second throw (2.5 s), and nothing from the third (3.0 s) on.
+    assert 2_500_000 < pts[-1] < 3_000_000, pts[-5:]
 
 
 @pytest.fixture
@@ -283,12 +181,14 @@ def test_serial_adapter_unplugged_and_replugged(
         if "(stalled)" not in fault:  # no control, so no watchdog pings, once 1 s has passed
             notify.wait_for(lambda m: is_status(m, "servo fault", "(stalled)"))
         second = plug(link, served)
+        # No pings from the stalled status until the daemon logged the servos back; then again.
+        notify.next_ping_after_log(d.log, "servos back")
         notify.wait_for(lambda m: is_status(m, "fps", without="servo fault"))
         for _ in range(20):  # the emulator's thread takes the bytes a moment later
-            notify.wait_for(lambda m: "WATCHDOG=1" in m)
             if targets(second):
                 break
-        assert targets(second), "control resumed on the replugged controller"
+            notify.wait_for(lambda m: "WATCHDOG=1" in m)
+        assert targets(second), "control resumed on the replugged controller (within 20 pings)"
         assert d.proc.poll() is None
         rc = d.terminate()
     finally:
@@ -300,10 +200,6 @@ def test_serial_adapter_unplugged_and_replugged(
     drain(link)
     pan, tilt = home_qus()
     assert second.emulator.channels[0].target == pan and second.emulator.channels[1].target == tilt
-    msgs = notify.drain()
-    faulted = [i for i, m in enumerate(msgs) if is_status(m, "servo fault")]
-    pings = [m for m in msgs[faulted[0] : faulted[-1] + 1] if "WATCHDOG=1" in m]
-    assert len(pings) <= 1, "no control, no watchdog pings (but the one as the fault was seen)"
 
 
 def test_network_goes_away_and_the_publisher_dies(tmp_path: Path, notify: NotifySocket) -> None:
@@ -367,11 +263,15 @@ def test_hung_loop_stops_the_pings_and_the_servos_are_released(
         notify.wait_for(lambda m: "READY=1" in m)
         notify.wait_for(lambda m: "WATCHDOG=1" in m)
         # Past the hang, nothing more: two whole watchdog periods (WatchdogSec=2 s) of silence.
-        for _ in range(40):  # bounded: a loop that never hangs fails below
+        # (A bound that cannot flake: a hung loop never pings, however loaded the machine.)
+        for _ in range(40):
             try:
                 notify.wait_for(lambda m: "WATCHDOG=1" in m, timeout=4.0)
             except AssertionError:
                 break
+        else:
+            pytest.fail("40 more watchdog pings after hang_at_s = 2 s: the loop did not hang")
+        assert "sim fault: the camera hangs" in d.log(), "the silence is the hang"
         assert d.proc.poll() is None, "hung, not dead: only the watchdog can tell"
         # The command watchdog (motor.watchdog_s = 1 s) has stopped the pulses meanwhile.
         drain(link)  # (the hung daemon reads nothing, so the answer comes to us)

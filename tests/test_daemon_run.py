@@ -4,91 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import NotifySocket, start_daemon
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class NotifySocket:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.messages: list[str] = []
-
-    def wait_for(self, predicate: object, timeout: float = 60.0) -> str:
-        """Collect datagrams until one satisfies ``predicate`` (bounded by ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                msg = self.sock.recv(4096).decode()
-            except TimeoutError:
-                break
-            self.messages.append(msg)
-            if predicate(msg):  # type: ignore[operator]
-                return msg
-        raise AssertionError(f"no such notification; got {self.messages[-5:]}")
-
-    def drain(self) -> list[str]:
-        self.sock.setblocking(False)
-        try:
-            while True:
-                self.messages.append(self.sock.recv(4096).decode())
-        except BlockingIOError:
-            return self.messages
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifySocket]:
-    ns = NotifySocket(tmp_path / "notify.sock")
-    yield ns
-    ns.close()
-
-
-def start_daemon(
-    tmp_path: Path, notify: NotifySocket, config: str, *args: str
-) -> subprocess.Popen[str]:
-    cfg = tmp_path / "coachcam.toml"
-    cfg.write_text(config)
-    env = dict(os.environ)
-    env.update(
-        NOTIFY_SOCKET=str(notify.path),
-        WATCHDOG_USEC="2000000",
-        WATCHDOG_PID=str(0),  # replaced below: systemd sets it to the service's pid
-        RUNTIME_DIRECTORY=str(tmp_path / "run"),
-        HOME=str(tmp_path),
-    )
-    env.pop("WATCHDOG_PID")
-    (tmp_path / "run").mkdir()
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coachcam.cli",
-            "--log-level",
-            "info",
-            "run",
-            "--config",
-            str(cfg),
-            *args,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
 
 
 def test_ready_watchdog_status_then_sigterm_parks_and_exits_0(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_helpers import BASE, Daemon, NotifySocket, is_status, recording
 from stream_helpers import FPS, H, Nginx, Pacer, W, free_port, make_image
 
 from coachcam.frame import Frame
@@ -191,21 +192,11 @@ def test_below_the_free_space_floor_says_paused_and_names_the_floor(
     assert any("min_free_mb = 300" in r.getMessage() for r in caplog.records)
 
 
-def test_the_daemons_status_line_says_refused_not_streaming(tmp_path: Path) -> None:
+def test_the_daemons_status_line_says_refused_not_streaming(
+    tmp_path: Path, notify: NotifySocket
+) -> None:
     """``coachcam run`` publishing with a key the server refuses: STATUS= says so, the state
     file holds the stream's words, and the log never claims the stream came back."""
-    try:  # tests/ may or may not be a package
-        from tests.test_daemon_faults import BASE, Daemon, NotifySocket, is_status, recording
-    except ImportError:
-        from test_daemon_faults import (  # type: ignore[no-redef]
-            BASE,
-            Daemon,
-            NotifySocket,
-            is_status,
-            recording,
-        )
-
-    notify = NotifySocket(tmp_path / "notify.sock")
     with Nginx(tmp_path / "ng", publish_keys=("good",)) as ng:
         d = Daemon(tmp_path, notify, BASE + recording(tmp_path, ng.url("wrong")))
         try:
@@ -217,7 +208,6 @@ def test_the_daemons_status_line_says_refused_not_streaming(tmp_path: Path) -> N
             rc = d.terminate()
         finally:
             d.kill()
-            notify.close()
     log = d.log()
     assert rc == 0, log
     assert "refused the publish" in log and "back after" not in log, log
