@@ -5,7 +5,9 @@ Counts are asserted, never times. Frames are decoded once per run (perception_he
 
 from __future__ import annotations
 
+import inspect
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -122,15 +124,27 @@ def bundle() -> None:
 
 
 @pytest.fixture
-def detector(bundle: None) -> MediaPipePoseDetector:
+def detector(bundle: None) -> Iterator[MediaPipePoseDetector]:
     with MediaPipePoseDetector(TrackerConfig(max_people=4)) as det:
-        yield det  # type: ignore[misc]
+        yield det
 
 
-def test_it_is_a_pose_detector() -> None:
-    det: PoseDetector = MediaPipePoseDetector()
+def test_it_is_a_pose_detector_that_loads_nothing_until_used(tmp_path: Path) -> None:
+    """The protocol's methods with the protocol's parameters; the constructor does no I/O (a
+    missing model is found out on first use, named); close() is safe twice and final."""
+    for name in ("detect", "close"):
+        want = inspect.signature(getattr(PoseDetector, name)).parameters
+        got = inspect.signature(getattr(MediaPipePoseDetector, name)).parameters
+        assert list(got) == list(want), name
+    missing = tmp_path / "no-such-model.task"
+    det: PoseDetector = MediaPipePoseDetector(model_path=str(missing))  # no error yet
+    frame = Frame(0, 0.0, 64, 64, image=np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ModelError, match=r"no-such-model\.task"):
+        det.detect(frame)
     det.close()
     det.close()  # idempotent
+    with pytest.raises(ModelError, match=r"after close"):
+        det.detect(frame)  # closed stays closed: it does not reopen
 
 
 def test_detect_after_close_is_an_error(detector: MediaPipePoseDetector) -> None:
