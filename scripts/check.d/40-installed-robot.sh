@@ -644,8 +644,8 @@ journal_clean() {
     # The key was in the config's credential file only: nowhere in any log of this boot.
     if inside journalctl --no-pager -o cat | grep -F -- "$STREAM_KEY"; then echo "the stream key is in the journal"; bad=1; fi
     if inside journalctl -u coachcam --no-pager -o cat | grep -n -B2 -A8 Traceback; then echo "a traceback is in the journal"; bad=1; fi
-    # matplotlib (imported by mediapipe) keeps its font cache in MPLCONFIGDIR: built once, not
-    # at each of the service's starts.
+    # matplotlib (imported by mediapipe) keeps its font cache under the service user's home
+    # (/var/lib/coachcam, writable as the StateDirectory): built once, not at every start.
     local fonts
     fonts=$(inside journalctl -u coachcam --no-pager -o cat | grep -c "generated new fontManager")
     if [ "${fonts:-0}" -gt 1 ]; then echo "matplotlib's font cache was built $fonts times"; bad=1; fi
