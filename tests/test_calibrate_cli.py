@@ -6,17 +6,13 @@ import itertools
 from pathlib import Path
 
 import pytest
+from motor_helpers import gpio_servos, motor_cfg, pulses_us
 
 from coachcam.cli import main
 from coachcam.clock import FakeClock
 from coachcam.errors import CalibrationError
 from motor.calibration import Calibration, load_calibration
 from motor.guided import GuidedSession, Stop
-
-try:  # tests/ may or may not be a package
-    from tests.motor_helpers import gpio_servos, motor_cfg, pulses_us
-except ImportError:
-    from motor_helpers import gpio_servos, motor_cfg, pulses_us  # type: ignore[no-redef]
 
 
 def test_scripted_axis_calibration_and_backup(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from motor_helpers import CAL, PAN, TILT
 
 from coachcam.config import Config
 from coachcam.errors import CalibrationError
@@ -21,11 +22,6 @@ from motor.calibration import (
     load_calibration,
     save_calibration,
 )
-
-try:  # tests/ may or may not be a package
-    from tests.motor_helpers import CAL, PAN, TILT
-except ImportError:
-    from motor_helpers import CAL, PAN, TILT  # type: ignore[no-redef]
 
 
 def test_round_trip_and_backup(tmp_path: Path) -> None:

@@ -10,17 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from motor_helpers import motor_cfg
 
 from coachcam.cli import main
 from coachcam.clock import FakeClock
 from motor.calibration import NOMINAL_US_PER_DEG, Calibration
 from motor.guided import GuidedSession
 from motor.sim import SimServos
-
-try:  # tests/ may or may not be a package
-    from tests.motor_helpers import motor_cfg
-except ImportError:
-    from motor_helpers import motor_cfg  # type: ignore[no-redef]
 
 
 class Script:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
+import motor_helpers as hw
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coachcam.clock import FakeClock
+from coachcam.config import Config
 from coachcam.errors import ServoError
-from motor.config import AxisConfig
+from motor import drivers
+from motor.calibration import axis_maps, effective_axis
+from motor.config import AxisConfig, SerialConfig
+from motor.emulator import MaestroEmulator, PtyMaestro
 from motor.servo import PanTiltHead
 from motor.sim import SimServoParams, SimServos
 
@@ -166,3 +174,90 @@ def test_after_park_a_far_command_ramps_from_the_park_position() -> None:
     first = head.command(-50.0, -20.0)
     limit = head.max_speed * head.MAX_SLEW_DT_S + 1e-9
     assert abs(first[0] - PAN.home_deg) <= limit and abs(first[1] - TILT.home_deg) <= limit
+
+
+# -- the same property over every servo driver ----------------------------------------------
+# What reached the hardware, read back from each driver's recording fake: the simulated servos'
+# commands, the gpiozero mock pins' pulse widths, the Maestro emulator's targets (over a pty).
+@dataclass
+class Rig:
+    head: PanTiltHead
+    clock: FakeClock
+    reached: Callable[[], list[tuple[float, float]]]  # (pan, tilt) degrees; NaN: not this axis
+    tolerance_deg: float  # the driver's own quantisation
+    clamps: bool  # the driver clamps writes that bypass the head, too
+
+
+@contextmanager
+def rig(driver: str) -> Iterator[Rig]:
+    clock = FakeClock()
+    if driver == "sim":
+        head = drivers.make_head(Config(motor=hw.motor_cfg()), clock, hw.CAL)
+        sim = head.backend
+        assert isinstance(sim, SimServos)
+        yield Rig(head, clock, lambda: [(p, t) for _, p, t in sim.commands], 0.05, clamps=False)
+    elif driver == "gpio":
+        cfg = Config(motor=hw.motor_cfg(driver="gpio"))
+        pan, tilt = axis_maps(cfg.motor, hw.CAL)
+        factory = hw.mock_factory()
+        head = drivers.make_head(cfg, clock, hw.CAL, pin_factory=factory, watchdog_s=0.0)
+
+        def pins() -> list[tuple[float, float]]:
+            pan_us = hw.pulses_us(factory, cfg.motor.gpio.pan_pin)
+            tilt_us = hw.pulses_us(factory, cfg.motor.gpio.tilt_pin)
+            for us in (u for u in pan_us + tilt_us if u):  # and inside the servos' pulse range
+                assert hw.PAN.min_us - 1e-6 <= us <= hw.PAN.max_us + 1e-6, us
+            return [(pan.to_deg(us), math.nan) for us in pan_us if us] + [
+                (math.nan, tilt.to_deg(us)) for us in tilt_us if us
+            ]
+
+        yield Rig(head, clock, pins, 1e-6, clamps=True)
+    else:
+        with PtyMaestro(MaestroEmulator(clock)) as pty:
+            serial = SerialConfig(port=pty.path, reply_timeout_s=0.2, retries=2)
+            cfg = Config(motor=hw.motor_cfg(driver="serial", serial=serial))
+            pan, tilt = axis_maps(cfg.motor, hw.CAL)
+            head = drivers.make_head(cfg, clock, hw.CAL, watchdog_s=0.0)
+
+            def targets() -> list[tuple[float, float]]:
+                with pty._lock:  # the emulator's thread appends as bytes arrive
+                    cmds = [(ch, v) for _, kind, ch, v in pty.emulator.commands if kind == "target"]
+                    assert pty.emulator.errors == 0, "every byte on the wire was a valid command"
+                for _, v in cmds:  # and inside the servos' pulse range (quarter-us)
+                    assert v == 0 or 4 * hw.PAN.min_us <= v <= 4 * hw.PAN.max_us, v
+                return [
+                    (pan.to_deg(v / 4), math.nan) if ch == 0 else (math.nan, tilt.to_deg(v / 4))
+                    for ch, v in cmds
+                    if v  # target 0: pulses off
+                ]
+
+            yield Rig(
+                head, clock, targets, 0.5 / 4 / min(pan.us_per_deg, tilt.us_per_deg), clamps=True
+            )
+
+
+DRIVERS = ["sim", "gpio", "maestro"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@settings(max_examples=15, deadline=None)  # x3 drivers; a Maestro example opens a pty
+@given(cmds=st.lists(st.tuples(any_float, any_float, st.floats(0, 0.2)), max_size=30))
+def test_nothing_outside_the_calibrated_limits_reaches_any_driver(
+    driver: str, cmds: list[tuple[float, float, float]]
+) -> None:
+    """Through the head, or (for a driver that clamps itself) straight to the driver, NaN and
+    infinities included, then parked on close: every position that reached the hardware lies
+    within the calibrated limits."""
+    limits = [effective_axis(hw.PAN, hw.CAL.pan), effective_axis(hw.TILT, hw.CAL.tilt)]
+    with rig(driver) as r:
+        with r.head as head:
+            for i, (pan, tilt, dt) in enumerate(cmds):
+                (head.backend.write if r.clamps and i % 2 else head.command)(pan, tilt)
+                r.clock.advance(dt)
+        reached = r.reached()
+    assert reached, "the head parks on close: something reached the hardware"
+    tol = r.tolerance_deg
+    for position in reached:
+        for deg, ax in zip(position, limits, strict=True):
+            if not math.isnan(deg):
+                assert ax.min_deg - tol <= deg <= ax.max_deg + tol, (driver, position)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from motor_helpers import CAL, mock_factory, pulses_us
 
 from coachcam.clock import FakeClock
 from coachcam.config import load_config
@@ -14,11 +15,6 @@ from motor.emulator import MaestroEmulator, PtyMaestro
 from motor.gpio import GpioServos
 from motor.maestro import MaestroServos
 from motor.sim import SimServos
-
-try:  # tests/ may or may not be a package
-    from tests.motor_helpers import CAL, mock_factory, pulses_us
-except ImportError:
-    from motor_helpers import CAL, mock_factory, pulses_us  # type: ignore[no-redef]
 
 
 def test_sim_starts_at_home() -> None:

@@ -5,17 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from motor_helpers import PAN, TILT, gpio_servos, maps, pulses_us
 
 from coachcam.errors import ServoError
 from motor.gpio import choose_pin_factory
 from motor.servo import PanTiltHead
-
-try:  # tests/ may or may not be a package
-    from tests.motor_helpers import PAN, TILT, gpio_servos, maps, pulses_us
-except ImportError:
-    from motor_helpers import PAN, TILT, gpio_servos, maps, pulses_us  # type: ignore[no-redef]
 
 
 def test_constructor_touches_no_pin() -> None:
@@ -132,28 +126,7 @@ def test_missing_pin_factory_is_a_clear_error() -> None:
         make_pin_factory("lgpio")  # lgpio is not installed on the build machine
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.floats(allow_nan=True, allow_infinity=True, width=32),
-            st.floats(allow_nan=True, allow_infinity=True, width=32),
-        ),
-        max_size=40,
-    )
-)
-def test_nothing_outside_the_limits_reaches_the_pins(cmds: list[tuple[float, float]]) -> None:
-    servos, factory, clock = gpio_servos()
-    pan_map, tilt_map = maps()
-    with servos, PanTiltHead(servos, PAN, TILT, clock) as head:
-        for i, (p, t) in enumerate(cmds):
-            # half straight to the backend, half through the head
-            (servos.write if i % 2 else head.command)(p, t)
-    for pin, ax in ((12, pan_map), (13, tilt_map)):
-        lo, hi = sorted((ax.to_us(ax.min_deg), ax.to_us(ax.max_deg)))
-        for us in pulses_us(factory, pin):
-            assert us == 0.0 or lo - 1e-6 <= us <= hi + 1e-6
-            assert us == 0.0 or PAN.min_us - 1e-6 <= us <= PAN.max_us + 1e-6
+# The limits property over every driver (this one included): test_head_limits.py.
 
 
 def test_close_without_parking_stops_where_it_is() -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from motor_helpers import PAN, TILT, maps
 
 from coachcam.clock import FakeClock
 from coachcam.errors import ServoError
@@ -16,11 +15,6 @@ from motor.config import SerialConfig
 from motor.emulator import PROTOCOL_ERROR, MaestroEmulator, PtyMaestro
 from motor.maestro import MaestroServos, accel_units, error_names, lo_hi, speed_units
 from motor.servo import PanTiltHead
-
-try:  # tests/ may or may not be a package
-    from tests.motor_helpers import PAN, TILT, maps
-except ImportError:
-    from motor_helpers import PAN, TILT, maps  # type: ignore[no-redef]
 
 
 def serial_cfg(port: str, **kw: Any) -> SerialConfig:
@@ -201,38 +195,7 @@ def test_spy_url_hex_dumps_the_traffic(pty: PtyMaestro, clock: FakeClock, tmp_pa
     assert "84 00" in text and "90 00" in text
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.floats(allow_nan=True, allow_infinity=True, width=32),
-            st.floats(allow_nan=True, allow_infinity=True, width=32),
-        ),
-        max_size=40,
-    )
-)
-def test_nothing_outside_the_limits_reaches_the_wire(cmds: list[tuple[float, float]]) -> None:
-    # loop:// hands back every byte written: parse what went out on the wire.
-    clock = FakeClock()
-    pan, tilt = maps()
-    m = MaestroServos(pan, tilt, serial_cfg("loop://"), clock)
-    import serial
-
-    m.port = serial.serial_for_url("loop://", timeout=0)
-    head = PanTiltHead(m, PAN, TILT, clock)
-    for i, (p, t) in enumerate(cmds):
-        (m.write if i % 2 else head.command)(p, t)
-    wire = m.port.read(100000)
-    m.port.close()
-    emu = MaestroEmulator(clock)
-    emu.feed(wire)
-    assert emu.errors == 0
-    for _, kind, ch, value in emu.commands:
-        assert kind == "target"
-        ax = (pan, tilt)[ch]
-        lo, hi = sorted((ax.to_us(ax.min_deg), ax.to_us(ax.max_deg)))
-        assert 4 * lo - 0.5 <= value <= 4 * hi + 0.5
-        assert 4 * ax.min_us <= value <= 4 * ax.max_us
+# The limits property over every driver (this one included): test_head_limits.py.
 
 
 def test_step_response_identifies_the_maestro_ramp(clock: FakeClock) -> None:
