@@ -55,9 +55,6 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     ns.close()
 
 
-WaitUntil = Callable[..., None]
-
-
 def _wait_until(
     condition: Callable[[], object], what: str, timeout: float = 10.0, every: float = 0.01
 ) -> None:
@@ -74,6 +71,6 @@ def _wait_until(
 
 
 @pytest.fixture
-def wait_until() -> WaitUntil:
+def wait_until() -> Callable[..., None]:
     """``wait_until(condition, what, timeout=10.0)``: see ``_wait_until``."""
     return _wait_until

@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -37,14 +36,16 @@ def free_port() -> int:
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
+    """Poll until something listens on ``port`` (a server has no event to wait on); fail
+    with the port's name if nothing does within ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
-            threading.Event().wait(0.01)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+            time.sleep(0.01)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} within {timeout:g} s")
 
 
 # -- frames that say which frame they are ------------------------------------------------------
@@ -268,11 +269,11 @@ class Pacer:
         self.fps = fps
         self.t0 = time.monotonic()
         self.n = 0
-        self._ev = threading.Event()
 
     def next(self) -> float:
         due = self.t0 + self.n / self.fps
-        self._ev.wait(max(0.0, due - time.monotonic()))
+        # A real wait on purpose: a real server receives these, so no fake clock can stand in.
+        time.sleep(max(0.0, due - time.monotonic()))
         self.n += 1
         return time.monotonic()
 

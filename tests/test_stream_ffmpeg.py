@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,17 +56,18 @@ def publish(tmp: Path, url: str, n: int) -> Streamer:
 
 
 def wait_listening(proc: subprocess.Popen[bytes], port: int, udp: bool) -> None:
-    """ffmpeg listens within a moment of starting; give it that moment, boundedly."""
-    import threading
-
-    ev = threading.Event()
-    for _ in range(200):
+    """ffmpeg listens within a moment of starting; wait for that (polling ``ss``: a listener
+    has no event to wait on), and fail if it does not within 10 s or ffmpeg exits."""
+    deadline = time.monotonic() + 10.0
+    while True:
         cmd = ["ss", "-lun" if udp else "-ltn"]
         out = subprocess.run(cmd, capture_output=True, text=True).stdout
         if f":{port} " in out:
             return
         assert proc.poll() is None, "ffmpeg listener exited"
-        ev.wait(0.02)
+        if time.monotonic() > deadline:
+            pytest.fail(f"ffmpeg not listening on port {port} within 10 s", pytrace=False)
+        time.sleep(0.02)
 
 
 def test_srt_is_received_by_an_ffmpeg_listener(tmp_path: Path) -> None:

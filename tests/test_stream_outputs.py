@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 
 import pytest
 from stream_helpers import FPS, H, W, make_image
@@ -35,23 +36,41 @@ def test_keyframe_every_second_with_sps_pps_and_capture_timestamps(packets: list
     assert [p.timestamp_us for p in packets[:3]] == [0, 33333, 66667]
 
 
-def feed(out: ThreadedOutput, packets: list[Packet]) -> None:
-    out.start()
-    for p in packets:
-        out.outputframe(p.data, p.keyframe, p.timestamp_us)
-    done = threading.Event()
-    for _ in range(500):  # until the writer has taken everything (bounded)
-        if out.stats.sent + out.stats.dropped >= len(packets) and out._q.empty():
-            break
-        done.wait(0.01)
+Feed = Callable[[ThreadedOutput, list[Packet]], None]
 
 
-def run_output(out: ThreadedOutput, packets: list[Packet]) -> None:
-    feed(out, packets)
-    out.close()
+@pytest.fixture
+def feed(wait_until: Callable[..., None]) -> Feed:
+    """Start the output, hand it ``packets``, and wait until its writer has dealt with every
+    one (sent or dropped); the test fails if it has not within 10 s."""
+
+    def feed(out: ThreadedOutput, packets: list[Packet]) -> None:
+        out.start()
+        for p in packets:
+            out.outputframe(p.data, p.keyframe, p.timestamp_us)
+        wait_until(
+            lambda: out.stats.sent + out.stats.dropped >= len(packets) and out._q.empty(),
+            f"the writer deals with all {len(packets)} packets "
+            f"(sent {out.stats.sent}, dropped {out.stats.dropped})",
+        )
+
+    return feed
 
 
-def test_a_broken_output_reconnects_and_resumes_on_a_keyframe(packets: list[Packet]) -> None:
+@pytest.fixture
+def run_output(feed: Feed) -> Feed:
+    """``feed``, then close the output."""
+
+    def run_output(out: ThreadedOutput, packets: list[Packet]) -> None:
+        feed(out, packets)
+        out.close()
+
+    return run_output
+
+
+def test_a_broken_output_reconnects_and_resumes_on_a_keyframe(
+    packets: list[Packet], run_output: Feed
+) -> None:
     made: list[MemoryPublisher] = []
 
     def opener() -> MemoryPublisher:
@@ -105,7 +124,9 @@ class FakeConfirmer:
         return self.until
 
 
-def test_an_endpoint_that_confirms_nothing_new_is_stalled(packets: list[Packet]) -> None:
+def test_an_endpoint_that_confirms_nothing_new_is_stalled(
+    packets: list[Packet], feed: Feed
+) -> None:
     clock = FakeClock()
     conf = FakeConfirmer()
     pub = MemoryPublisher()
@@ -125,7 +146,9 @@ def test_an_endpoint_that_confirms_nothing_new_is_stalled(packets: list[Packet])
     out.close()
 
 
-def test_without_a_confirmer_only_what_is_well_past_counts(packets: list[Packet]) -> None:
+def test_without_a_confirmer_only_what_is_well_past_counts(
+    packets: list[Packet], run_output: Feed
+) -> None:
     pub = MemoryPublisher()
     out = ThreadedOutput("t", lambda: pub, clock=FakeClock(), stall_timeout=1.0)
     run_output(out, packets)
@@ -198,7 +221,9 @@ def test_close_leaves_a_sink_stuck_in_a_write_to_its_writer(packets: list[Packet
     assert order == ["abort", "write", "close"] and len(pub.packets) == 1
 
 
-def test_a_refused_publish_says_so_and_is_retried_slowly(packets: list[Packet]) -> None:
+def test_a_refused_publish_says_so_and_is_retried_slowly(
+    packets: list[Packet], feed: Feed, run_output: Feed
+) -> None:
     """Each try at a refusing server starts a publishing process: not once a second."""
     from stream.outputs import REFUSED_RETRY_S, PublishRefused
 

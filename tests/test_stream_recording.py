@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from stream_helpers import FPS, H, W, decode_indices, make_image
 
 from coachcam.errors import StreamError
 from stream.encoder import LibavEncoder
-from stream.outputs import MemoryOutput, Packet, ThreadedOutput
+from stream.outputs import MemoryOutput, Packet
 from stream.recording import SegmentInfo, SegmentStore, SegmentWriter, sha256_file
 
 
@@ -111,18 +111,9 @@ def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
         subprocess.run(["umount", "-l", str(d)], check=False)
 
 
-def settle(out: ThreadedOutput, n: int) -> None:
-    """Wait (bounded) until the output's writer has dealt with ``n`` packets."""
-    ev = threading.Event()
-    for _ in range(500):
-        if out.stats.sent + out.stats.dropped >= n:
-            return
-        ev.wait(0.01)
-
-
 @pytest.mark.parametrize("filler", [False, True])
 def test_a_really_full_disk_never_stops_live_or_the_robot(
-    tiny_disk: Path, packets: list[Packet], filler: bool
+    tiny_disk: Path, packets: list[Packet], filler: bool, wait_until: Callable[..., None]
 ) -> None:
     """The recording keeps within the disk by deleting its oldest segments; when something
     else fills the disk (``filler``), writes fail with ENOSPC and recording pauses and resumes,
@@ -155,7 +146,11 @@ def test_a_really_full_disk_never_stops_live_or_the_robot(
         assert s.recorder is not None and s.network is not None
         for rnd in range(4):  # 20 s of video, ~4x what the disk holds
             if filler and rnd == 2:
-                settle(s.recorder, 2 * len(packets))
+                rec, n = s.recorder, 2 * len(packets)
+                wait_until(
+                    lambda rec=rec, n=n: rec.stats.sent + rec.stats.dropped >= n,
+                    f"the recorder deals with the first {n} packets before the disk fills",
+                )
                 free = shutil.disk_usage(tiny_disk).free
                 (tiny_disk / "other-program.bin").write_bytes(b"x" * max(0, free - 8192))
             for p in packets:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,17 +70,30 @@ def test_rtmps_verifies_the_server_certificate(tmp_path: Path) -> None:
         assert decode_indices(flv) == list(range(30))
 
 
-def test_rtmps_refuses_a_self_signed_server(tmp_path: Path) -> None:
+def refused_unverified(pub: RelayedPublisher, wait_until: Callable[..., None]) -> None:
+    """The relay's TLS check fails either on the first write or while the child connects;
+    then the next write says so. Waits on that (not a fixed sleep) and fails if neither."""
+    kf = _keyframe()
+    with pytest.raises(StreamError, match="not verified"):
+        pub.write(kf)
+        relay, proc = pub._relay, pub._proc
+        assert relay is not None and proc is not None
+        wait_until(
+            lambda: relay.error is not None or proc.poll() is not None,
+            "the relay gives up on the server's certificate",
+        )
+        pub.write(kf)
+
+
+def test_rtmps_refuses_a_self_signed_server(
+    tmp_path: Path, wait_until: Callable[..., None]
+) -> None:
     ca, _, _ = make_ca_and_cert(tmp_path)
     cert, key = self_signed(tmp_path)
     with Nginx(tmp_path / "ng", tls=(cert, key)) as ng:
         url = f"rtmps://127.0.0.1:{ng.tls_port}/live/secure"
         pub = RelayedPublisher(url, ca_file=str(ca), timeout=2.0)
-        kf = _keyframe()
-        with pytest.raises(StreamError, match="not verified"):
-            for _ in range(100):  # the child connects asynchronously; the failure shows up soon
-                pub.write(kf)
-                threading.Event().wait(0.1)
+        refused_unverified(pub, wait_until)
         pub.close()
         assert ng.recordings() == []
 
@@ -96,15 +109,13 @@ def _keyframe() -> Packet:
     return out.packets[0]
 
 
-def test_rtmps_refuses_a_certificate_for_another_host(tmp_path: Path) -> None:
+def test_rtmps_refuses_a_certificate_for_another_host(
+    tmp_path: Path, wait_until: Callable[..., None]
+) -> None:
     """Signed by the trusted CA, but for 127.0.0.1, while the URL names localhost."""
     ca, cert, key = make_ca_and_cert(tmp_path)
     with Nginx(tmp_path / "ng", tls=(cert, key)) as ng:
         pub = RelayedPublisher(f"rtmps://localhost:{ng.tls_port}/live/x", ca_file=str(ca))
-        kf = _keyframe()
-        with pytest.raises(StreamError, match="not verified"):
-            for _ in range(100):
-                pub.write(kf)
-                threading.Event().wait(0.1)
+        refused_unverified(pub, wait_until)
         pub.close()
         assert ng.recordings() == []
