@@ -122,8 +122,9 @@ def open_camera(
         undo.callback(source.close)
         # crops around the teacher extend the model's range (see MediaPipePoseDetector)
         return Camera(source, detector, None, crops=True)
-    # The simulated classroom (``camera.source = 'sim'``, the default): the only production use
-    # of the simulator, so it is imported here, lazily, and nowhere else in the daemon.
+    # The simulated classroom (``camera.source = 'sim'``, the default): the daemon's one use of
+    # the simulator (its camera, oracle, world and ground-truth trace rows), so it is imported
+    # here, lazily, and nowhere else in the daemon (``preflight`` only loads the scenario file).
     from coachcam.sim.camera import SimCamera
     from coachcam.sim.oracle import OracleDetector
     from coachcam.sim.run import trace_row
