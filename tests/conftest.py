@@ -1,9 +1,11 @@
 """Shared test set-up: deterministic Hypothesis profile, a path to the shared media, a notify
-socket for the daemon tests, and ``wait_until`` for the few tests that must poll a real thread
-or process (it fails, saying what did not happen, instead of letting the test go on)."""
+socket for the daemon tests, a tiny real tmpfs for full-disk tests, and ``wait_until`` for the
+few tests that must poll a real thread or process (it fails, saying what did not happen, instead
+of letting the test go on)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,6 +55,31 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     ns = NotifySocket(tmp_path / "notify.sock")
     yield ns
     ns.close()
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """``tiny_tmpfs(size, covered_by="")``: a real tmpfs of ``size`` (``mount -o size=``, e.g.
+    "64k") for a disk that really fills up. Root only: skipped where mounting is not allowed,
+    saying what covers the case instead (``covered_by``). Unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: str, covered_by: str = "") -> Path:
+        d = tmp_path / f"tiny{len(mounted)}"
+        d.mkdir()
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True
+        )
+        if r.returncode != 0:
+            pytest.skip(
+                "cannot mount a tmpfs here (needs root)" + (f"; {covered_by}" if covered_by else "")
+            )
+        mounted.append(d)
+        return d
+
+    yield mount
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], check=False)
 
 
 def _wait_until(

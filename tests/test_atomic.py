@@ -6,9 +6,8 @@ from __future__ import annotations
 import grp
 import os
 import shutil
-import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -160,24 +159,8 @@ def test_the_with_body_may_abandon_the_write(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.fixture()
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KiB tmpfs (root only); skipped where mounting is not allowed (the injected
-    failures above cover it)."""
-    d = tmp_path / "tiny"
-    d.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)], capture_output=True
-    )
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], check=False)
-
-
-def test_a_full_disk_leaves_the_old_file_and_no_temp(tiny_disk: Path) -> None:
+def test_a_full_disk_leaves_the_old_file_and_no_temp(tiny_tmpfs: Callable[..., Path]) -> None:
+    tiny_disk = tiny_tmpfs("64k", covered_by="the injected failures above cover it")
     path = tiny_disk / "ledger.json"
     write_atomic(path, "old")
     (tiny_disk / "filler").write_bytes(b"x" * shutil.disk_usage(tiny_disk).free)

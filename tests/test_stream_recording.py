@@ -94,31 +94,19 @@ def test_a_segment_left_by_a_crash_is_recovered(tmp_path: Path, packets: list[Pa
     assert meta["sha256"] == sha256_file(tmp_path / seg.filename)
 
 
-@pytest.fixture()
-def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A real 400 KiB tmpfs (root only); skipped where mounting is not allowed."""
-    import subprocess
-
-    d = tmp_path / "tiny"
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(d)],
-                       capture_output=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root); the simulated full disk covers it")
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], check=False)
-
-
 @pytest.mark.parametrize("filler", [False, True])
 def test_a_really_full_disk_never_stops_live_or_the_robot(
-    tiny_disk: Path, packets: list[Packet], filler: bool, wait_until: Callable[..., None]
+    tiny_tmpfs: Callable[..., Path],
+    packets: list[Packet],
+    filler: bool,
+    wait_until: Callable[..., None],
 ) -> None:
     """The recording keeps within the disk by deleting its oldest segments; when something
     else fills the disk (``filler``), writes fail with ENOSPC and recording pauses and resumes,
     while live gets every packet and the caller never sees an error."""
     import shutil
+
+    tiny_disk = tiny_tmpfs("400k", covered_by="the simulated full disk covers it")
 
     from coachcam.clock import FakeClock
     from stream.config import StreamConfig
@@ -162,7 +150,8 @@ def test_a_really_full_disk_never_stops_live_or_the_robot(
     assert decode_indices(tiny_disk / newest.filename)[-1] == 149, "the newest video is kept"
 
 
-def test_a_failed_sidecar_write_leaves_no_temp_file(tiny_disk: Path) -> None:
+def test_a_failed_sidecar_write_leaves_no_temp_file(tiny_tmpfs: Callable[..., Path]) -> None:
+    tiny_disk = tiny_tmpfs("400k", covered_by="the simulated full disk covers it")
     store = SegmentStore(tiny_disk, "S", segment_s=1.0, min_free_bytes=0)
     store.prepare()
     import shutil
@@ -238,11 +227,13 @@ def test_below_the_floor_the_error_names_it(tmp_path: Path, packets: list[Packet
 
 
 def test_a_full_disk_at_start_up_still_deletes_the_oldest_and_records(
-    tiny_disk: Path, packets: list[Packet]
+    tiny_tmpfs: Callable[..., Path], packets: list[Packet]
 ) -> None:
     """The orphan's sidecar cannot be written (the disk is full): that must not stop the new
     run from deleting the oldest segments, the orphan first, and recording."""
     import shutil
+
+    tiny_disk = tiny_tmpfs("400k", covered_by="the simulated full disk covers it")
 
     old = SegmentStore(tiny_disk, "20260101T000000.000", segment_s=1.0, min_free_bytes=0)
     record(old, packets[:60])
