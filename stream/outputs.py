@@ -314,11 +314,14 @@ class ThreadedOutput:
     def status(self) -> dict[str, object]:
         """``state``, ``reason``, seconds since the server last confirmed data (or ``None``)."""
         now = self._clock.now()
-        conf = self.confirmed_at
+        with self._lock:  # one verdict: the writer and monitor threads change them together
+            state, reason, paused, conf = (
+                self.state, self.reason, self.failed_paused, self.confirmed_at
+            )  # fmt: skip
         return {
-            "state": self.state,
-            "reason": self.reason,
-            "paused": self.failed_paused,
+            "state": state,
+            "reason": reason,
+            "paused": paused,
             "confirmed_ago_s": None if conf is None else round(max(0.0, now - conf), 1),
         }
 
@@ -382,25 +385,28 @@ class ThreadedOutput:
         self._close_sink("stopped")
 
     def _accepted(self) -> None:
-        """The server accepted the current connection (once per connection)."""
+        """The server accepted the current connection (once per connection). Called by the
+        writer and the monitor thread: the check and the verdict are one step under the lock,
+        so a failure the writer records just after (``_close_sink``, then ``_fail``) is never
+        overwritten by a stale "connected"."""
+        now = self._clock.now()
         with self._lock:
             if not self._sessions or self._sessions[-1].accepted or self._sink is None:
                 return
             s = self._sessions[-1]
             s.accepted = True
-        now = self._clock.now()
-        self.stats.connects += 1
-        self.accepted_at = now
-        self.state, self.reason, self.failed_paused = "connected", "", False
-        self._state("connected")
-        if self._down_since is not None:
+            self.stats.connects += 1
+            self.accepted_at = now
+            self.state, self.reason, self.failed_paused = "connected", "", False
+            self._state("connected")
+            down_since, self._down_since = self._down_since, None
+        if down_since is not None:
             log.warning(
                 "%s: back after %.1f s, from %.3f s on the stream clock",
                 self.name,
-                now - self._down_since,
+                now - down_since,
                 s.first_us / 1e6,
             )
-            self._down_since = None
 
     def _fail(self, why: str, exc: BaseException | None = None) -> None:
         self.stats.failures += 1
@@ -413,11 +419,14 @@ class ThreadedOutput:
         reason = failure_reason(exc) if exc is not None else why
         if self._stall_why:
             state, reason, self._stall_why = "down", f"stalled: {self._stall_why}", ""
-        changed = (state, reason) != (self.state, self.reason)
-        self.state, self.reason = state, reason
-        self.failed_paused = isinstance(exc, NoRoom) and exc.paused
-        if self._down_since is None:  # one warning per outage (and per new reason), not per retry
-            self._down_since = self._clock.now()
+        with self._lock:  # against the monitor thread's _accepted and status()
+            changed = (state, reason) != (self.state, self.reason)
+            self.state, self.reason = state, reason
+            self.failed_paused = isinstance(exc, NoRoom) and exc.paused
+            first = self._down_since is None
+            if first:
+                self._down_since = self._clock.now()
+        if first:  # one warning per outage (and per new reason), not per retry
             log.warning("%s: output dead (%s); reconnecting with backoff", self.name, why)
         elif changed:
             log.warning("%s: still down, now %s (%s)", self.name, state, why)
