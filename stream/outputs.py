@@ -284,10 +284,6 @@ class ThreadedOutput:
         self.close()
 
     # -- what happened ---------------------------------------------------------------------
-    @property
-    def connected(self) -> bool:
-        return self._sink is not None
-
     def sessions(self) -> list[Session]:
         with self._lock:
             return [Session(**vars(s)) for s in self._sessions]
