@@ -17,7 +17,7 @@ a second, and writes the state atomically as JSON for ``coachcam status``::
             ...
             health.frame_done()  # times in ``clock``'s time base; default: now
             health.control_done()  # a servo command went out, or the controller held
-            health.update(Health("following teacher", fps, streaming, pending, servo_ok))
+            health.update(lambda: Health("following teacher", fps, streaming, pending, servo_ok))
         health.stopping()  # on SIGTERM, before parking and closing
 """
 
@@ -172,7 +172,7 @@ class Person:
 
 @dataclass(frozen=True)
 class Health:
-    """What the frame loop knows about itself, once per frame."""
+    """What the frame loop knows about itself, as STATUS= and the state file say it."""
 
     state: str = "starting"  # e.g. "following teacher", "searching", "camera lost"
     fps: float = 0.0
@@ -283,9 +283,13 @@ class HealthReporter:
         never = self.last_frame is None or self.last_control is None
         return not (never and self.ready_at is not None and now - self.ready_at <= self.max_gap_s)
 
-    def update(self, health: Health | None = None) -> None:
-        """Once per frame: maybe ping the watchdog, maybe send STATUS= and write the state."""
-        if health is not None:
+    def update(self, health: Health | Callable[[], Health] | None = None) -> None:
+        """Once per frame: maybe ping the watchdog, maybe send STATUS= and write the state.
+
+        ``health`` may be a function that makes it: it is called only when STATUS= and the
+        state file are due (every ``status_every_s``), so the loop does not build every frame
+        what is published once a second."""
+        if isinstance(health, Health):
             self.health = health
         now = self.clock.now()
         if (
@@ -298,6 +302,8 @@ class HealthReporter:
             self.notifier.send(WATCHDOG=1)
             self.last_ping = now
         if self.last_status is None or now - self.last_status >= self.status_every_s:
+            if callable(health):
+                self.health = health()
             self._publish(now)
 
     # -- life cycle ------------------------------------------------------------------------

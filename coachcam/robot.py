@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,7 +278,7 @@ def _run(
     health.ready(Health("starting", servo_ok=True))
     trimmer = HeapTrimmer(clock)
     t_start = clock.now()
-    frames: list[float] = []
+    frames: deque[float] = deque()
     camera_lost_at: float | None = None
     servo_retry_at = 0.0
     while not stop.is_set():
@@ -293,15 +294,9 @@ def _run(
                 with contextlib.suppress(ServoError):
                     robot.head.park()
                 loop.interrupt()  # the controller resumes from the park position
+            live, report = _stream_facts(robot.streamer)
             health.update(
-                Health(
-                    "camera lost",
-                    0.0,
-                    _live(robot.streamer),
-                    0,
-                    loop.servo_fault is None,
-                    stream=_stream_report(robot.streamer),
-                )
+                Health("camera lost", 0.0, live, 0, loop.servo_fault is None, stream=report)
             )
             if control is not None:
                 control.poll(handle)  # retarget is answered while the camera is away, too
@@ -326,19 +321,27 @@ def _run(
             _retry_servos(robot)
         if control is not None:
             control.poll(handle)
-        frames = [t for t in frames if now - t < 2.0] + [now]
-        fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
-        health.update(
-            Health(
-                FOLLOWING_WORDS.get(step.aim.mode, step.aim.mode),
-                fps,
-                _live(robot.streamer),
-                _pending(robot.streamer),
-                loop.servo_fault is None,
-                people(robot.tracker, clock.now()),  # after the step: not before its updates
-                stream=_stream_report(robot.streamer),
-            )
-        )
+        frames.append(now)
+        while now - frames[0] >= 2.0:
+            frames.popleft()
+        # built only when it is published (once a second), after the step: not before its updates
+        health.update(functools.partial(_health, robot, step.aim.mode, frames))
+
+
+def _health(robot: Robot, mode: str, frames: Sequence[float]) -> Health:
+    """The running loop's ``Health``: ``mode`` in words, the frame rate over ``frames`` (the
+    capture times of the last 2 s), the stream, the servos and the people in view."""
+    fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
+    live, report = _stream_facts(robot.streamer)
+    return Health(
+        FOLLOWING_WORDS.get(mode, mode),
+        fps,
+        live,
+        _pending(robot.streamer),
+        robot.loop.servo_fault is None,
+        people(robot.tracker, robot.clock.now()),
+        stream=report,
+    )
 
 
 def _reopen(source: Any) -> None:
@@ -377,15 +380,16 @@ def _let_go(backend: ServoBackend) -> None:
         backend.close()
 
 
-def _live(streamer: Any) -> bool:
-    """Streaming = the server accepted the publish (``Streamer.status``), not "enabled"."""
-    return streamer is not None and streamer.status()["live"] == "connected"
+def _stream_facts(streamer: Any) -> tuple[bool, dict[str, str] | None]:
+    """From one ``Streamer.status()``: streaming (the server accepted the publish, not
+    "enabled"), and what the stream says is happening (live: connected / refused /
+    unreachable / off, and the recording) in words, for STATUS= and the state file."""
+    if streamer is None:
+        return False, None
+    from stream.pipeline import status_report
 
-
-def _stream_report(streamer: Any) -> dict[str, str] | None:
-    """What the stream says is happening (live: connected / refused / unreachable / off, and
-    the recording), for STATUS= and the state file."""
-    return None if streamer is None else dict(streamer.report())
+    st = streamer.status()
+    return st["live"] == "connected", status_report(st)
 
 
 def _pending(streamer: Any) -> int:
