@@ -462,9 +462,13 @@ http { access_log off; client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
   server { listen 127.0.0.1:$HTTP_PORT; location /stat { rtmp_stat all; }
     location /auth { if (\$arg_name = "$STREAM_KEY") { return 204; } return 403; } } }
 EOF
-    nginx -c "$d/nginx.conf" -p "$d" >/dev/null 2>&1 &
+    nginx -c "$d/nginx.conf" -p "$d" >"$d/stdout.log" 2>&1 &
     NGINX_PID=$!
-    wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RTMP_PORT" 2>/dev/null
+    wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RTMP_PORT" 2>/dev/null && return 0
+    echo "nginx-rtmp not listening on 127.0.0.1:$RTMP_PORT within 10 s" \
+        "($(kill -0 "$NGINX_PID" 2>/dev/null && echo running || echo exited)); its output and error.log:"
+    tail -n 10 "$d/stdout.log" "$d/error.log" 2>&1
+    return 1
 }
 
 frames_received() {
