@@ -531,11 +531,11 @@ calibrate_restart() {
     since=$(inside date '+%Y-%m-%d %H:%M:%S')
     inside systemctl restart coachcam || { inside systemctl status coachcam --no-pager; return 1; }
     active || return 1
-    sleep 2
     # The new values must be visible where a technician looks: the journal or `coachcam status`.
-    local seen
-    # (motor/drivers.py logs "calibration PATH: pan and tilt calibrated" at info.)
-    seen=$(grep "calibration /etc/coachcam/calibration.toml" <<<"$(journal_since "$since")")
+    # (motor/drivers.py logs "calibration PATH: pan and tilt calibrated" at info, before READY;
+    # journald may take a moment to have it: wait for the line, not for a fixed time.)
+    local seen=""
+    wait_for 10 eval 'seen=$(grep "calibration /etc/coachcam/calibration.toml" <<<"$(journal_since "$since")")'
     echo "journal after the restart: ${seen:-no line about the calibration}"
     NOTE=$seen
     [ -n "$seen" ] && ! grep -q -i "permission denied" <<<"$(journal_since "$since")"
