@@ -14,6 +14,9 @@ Usage: .venv/bin/python bench/soak.py [--minutes 30] [--every 10] [--width 1280 
 in recorded video (the README's figure; the fault test asserts the gap's order, not its length):
   .venv/bin/python bench/soak.py --minutes 0.25 --every 5 --width 320 --height 240 --fps 15 \
       --camera-gap 2 7
+Only its "camera gap" line counts: three samples in 15 s, warm-up included, say nothing about
+memory, so that run may well end "GROWING ... FAIL" (exit 1); the memory figures are the 30-minute
+run's.
 """
 
 from __future__ import annotations
