@@ -26,17 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from coachcam.errors import CoachcamError
-from coachcam.instance import SOCKET_NAME, permission_denied
+from coachcam.instance import permission_denied
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 4096  # a request or reply larger than this is cut (and so is not valid JSON)
 LOG_CHARS = 160  # how much of a request or reply the journal gets
-
-
-def default_socket(state_file: Path) -> Path:
-    """Beside the state file (the unit's RuntimeDirectory on the robot)."""
-    return state_file.parent / SOCKET_NAME
 
 
 def printable(text: str | bytes, limit: int = LOG_CHARS) -> str:

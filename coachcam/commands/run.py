@@ -52,9 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     from coachcam.clock import MonotonicClock
     from coachcam.config import load_config
-    from coachcam.control import default_socket
     from coachcam.health import HealthReporter
-    from coachcam.instance import one_instance
+    from coachcam.instance import one_instance, own_runtime_dir
     from coachcam.robot import build_robot, run_robot
 
     log = logging.getLogger("coachcam.run")
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         health = stack.enter_context(HealthReporter.from_env(clock=clock))
         robot = build_robot(cfg, clock, calibration=args.calibration)
         try:
-            sock = default_socket(health.state_file) if health.state_file else None
+            sock = own_runtime_dir().socket  # beside the state file, where clients look
             run_robot(robot, health, stop, seconds=args.seconds, control_socket=sock, trace=trace)
         finally:
             health.stopping()
