@@ -155,9 +155,7 @@ def run_sim(
     with head:
         head.command(*home)
         while (step := loop.step()) is not None:
-            row = trace_row(step, tracker, intr)
-            assert isinstance(row, TraceRow)  # the simulated camera's frames carry the truth
-            result.rows.append(row)
+            result.rows.append(_row(step, step.frame.truth, intr, tracker))
             if progress is not None:  # every frame: Progress decides what to print
                 progress(step.frame.index / cfg.camera.fps, duration)
         loop.close()
