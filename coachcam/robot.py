@@ -266,7 +266,7 @@ def _run(
     trace: TraceWriter | None = None,
 ) -> None:
     clock, loop = robot.clock, robot.loop
-    intr = Intrinsics(robot.cfg.camera.width, robot.cfg.camera.height, robot.cfg.camera.hfov_deg)
+    intr = robot.tracker.intr  # build_robot's, the picture the trace rows are made in
 
     def handle(request: dict[str, Any]) -> str:
         try:
