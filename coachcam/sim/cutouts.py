@@ -113,11 +113,6 @@ def find_media_dir(explicit: Path | None = None) -> Path:
     )
 
 
-def default_media_dir() -> Path:
-    """``find_media_dir()`` (kept for callers that only want the default)."""
-    return find_media_dir()
-
-
 def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
