@@ -83,9 +83,13 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
 
 
 def _wait_until(
-    condition: Callable[[], object], what: str, timeout: float = 10.0, every: float = 0.01
+    condition: Callable[[], object],
+    what: str | Callable[[], str],
+    timeout: float = 10.0,
+    every: float = 0.01,
 ) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` if it does not within ``timeout`` s.
+    """Poll ``condition`` until it holds; fail with ``what`` if it does not within ``timeout`` s
+    (a callable ``what`` is called then, so the message shows the state at the failure).
 
     Only for real threads and processes, which have no event to wait on from outside; the
     bound is generous because it is a failure bound, not a gate on how fast things happen.
@@ -93,7 +97,8 @@ def _wait_until(
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout:g} s: {what}", pytrace=False)
+            said = what() if callable(what) else what
+            pytest.fail(f"not within {timeout:g} s: {said}", pytrace=False)
         time.sleep(every)
 
 

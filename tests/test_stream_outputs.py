@@ -50,8 +50,10 @@ def feed(wait_until: Callable[..., None]) -> Feed:
             out.outputframe(p.data, p.keyframe, p.timestamp_us)
         wait_until(
             lambda: out.stats.sent + out.stats.dropped >= len(packets) and out._q.empty(),
-            f"the writer deals with all {len(packets)} packets "
-            f"(sent {out.stats.sent}, dropped {out.stats.dropped})",
+            lambda: (
+                f"the writer deals with all {len(packets)} packets "
+                f"(sent {out.stats.sent}, dropped {out.stats.dropped}, queued {out._q.qsize()})"
+            ),
         )
 
     return feed
