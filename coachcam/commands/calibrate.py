@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from coachcam.cliargs import finite_float
+from coachcam.instance import SERVICE_USER
 
 if TYPE_CHECKING:
     from coachcam.clock import Clock
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from motor.calibration import Calibration
 
 log = logging.getLogger(__name__)
-
-# The user systemd runs the daemon as (systemd/coachcam.service); it must be able to read the file.
-SERVICE_USER = "coachcam"
 
 
 def _floats(text: str) -> tuple[float, ...]:

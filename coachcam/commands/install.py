@@ -42,8 +42,8 @@ from pathlib import Path
 
 from coachcam.atomic import write_atomic
 from coachcam.errors import CoachcamError
+from coachcam.instance import SERVICE_USER as USER
 
-USER = "coachcam"
 GROUPS = ("video", "gpio", "dialout")
 VENV = Path("/opt/coachcam/venv")
 ETC = Path("/etc/coachcam")
