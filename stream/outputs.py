@@ -385,10 +385,10 @@ class ThreadedOutput:
         writer and the monitor thread: the check and the verdict are one step under the lock,
         so a failure the writer records just after (``_close_sink``, then ``_fail``) is never
         overwritten by a stale "connected"."""
-        now = self._clock.now()
         with self._lock:
             if not self._sessions or self._sessions[-1].accepted or self._sink is None:
-                return
+                return  # every packet after the first comes here: no more than this check
+            now = self._clock.now()
             s = self._sessions[-1]
             s.accepted = True
             self.stats.connects += 1
