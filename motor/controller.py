@@ -66,7 +66,6 @@ class RoomController:
     park_speed_deg_s: float = 30.0
     _axes: list[_AxisState] = field(default_factory=list)
     _t: float | None = None
-    _out: tuple[float, float] | None = None  # the last command returned
 
     def reset(self, now: float, current: tuple[float, float]) -> None:
         """Resume bumplessly from ``current``: at rest there, nothing carried over from before
@@ -86,15 +85,15 @@ class RoomController:
             ax.pid.set_auto_mode(False)
             ax.pid.set_auto_mode(True, last_output=0.0)
         self._t = now
-        self._out = (self._axes[0].pos, self._axes[1].pos)
 
     def update(self, now: float, aim: Aim, current: tuple[float, float]) -> tuple[float, float]:
-        if self._t is None or self._out is None or not 0.0 <= now - self._t <= MAX_DT_S:
+        if self._t is None or not 0.0 <= now - self._t <= MAX_DT_S:
             self.reset(now, current)  # first call, or an interruption rather than a frame
-        assert self._t is not None and self._out is not None
+        assert self._t is not None
         axes_cfg = (self.pan_axis, self.tilt_axis)
-        for ax, cur, last, a in zip(self._axes, current, self._out, axes_cfg, strict=True):
-            if math.isfinite(cur) and abs(cur - last) > RESYNC_DEG:
+        for ax, cur, a in zip(self._axes, current, axes_cfg, strict=True):
+            # ax.pos is the last command returned
+            if math.isfinite(cur) and abs(cur - ax.pos) > RESYNC_DEG:
                 ax.pos = _clip(cur, a.min_deg, a.max_deg)  # the motion itself carries on
         dt = now - self._t
         self._t = now
@@ -131,8 +130,7 @@ class RoomController:
             self._step_axis(ax, target, vels[i], vmax, dead, dt)
             ax.pos = _clip(ax.pos, axes_cfg[i].min_deg, axes_cfg[i].max_deg)
             out.append(ax.pos)
-        self._out = (out[0], out[1])
-        return self._out
+        return out[0], out[1]
 
     def _step_axis(
         self, ax: _AxisState, target: float, v_ff: float, vmax: float, dead: float, dt: float
