@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from coachcam.clock import FakeClock
+from coachcam.errors import ServoError
 from motor.calibration import AxisCalibration, AxisMap, Calibration, axis_map
 from motor.config import AxisConfig, GpioConfig, MotorConfig
 
@@ -43,3 +44,28 @@ def gpio_servos(clock: FakeClock | None = None, **kw: Any) -> tuple[Any, Any, Fa
     pan, tilt = maps()
     servos = GpioServos(pan, tilt, GpioConfig(), clock, pin_factory=factory, **kw)
     return servos, factory, clock
+
+
+class FlakyServos:
+    """A servo driver that records every write with its time, ``(t, pan, tilt)``; while
+    ``gone``, writes and reads raise like a controller lost or unplugged."""
+
+    name = "flaky"
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.writes: list[tuple[float, float, float]] = []
+        self.gone = False
+
+    def write(self, pan_deg: float, tilt_deg: float) -> None:
+        if self.gone:
+            raise ServoError("servo controller gone")
+        self.writes.append((self.clock.now(), pan_deg, tilt_deg))
+
+    def read(self) -> tuple[float, float] | None:
+        if self.gone:
+            raise ServoError("servo controller gone")
+        return None
+
+    def close(self) -> None:
+        pass

@@ -104,28 +104,6 @@ def test_sim_servo_has_command_latency() -> None:
     assert servos.true_position()[0] > 29.0
 
 
-class FaultyBackend:
-    """Records every write with its time; ``failing`` makes writes raise like a lost controller."""
-
-    name = "faulty"
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.writes: list[tuple[float, float, float]] = []
-        self.failing = False
-
-    def write(self, pan_deg: float, tilt_deg: float) -> None:
-        if self.failing:
-            raise ServoError("controller gone")
-        self.writes.append((self.clock.now(), pan_deg, tilt_deg))
-
-    def read(self) -> tuple[float, float] | None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 event = st.one_of(
     st.tuples(st.just("cmd"), any_float, any_float, st.floats(0, 0.2)),
     st.tuples(st.just("gap"), st.floats(0, 30), st.just(0.0), st.just(0.0)),
@@ -141,7 +119,7 @@ def test_consecutive_commands_never_exceed_the_speed_limit(
     """Whatever is asked, after whatever pause, park or fault: every command the driver receives
     is within the limits and within speed limit x time since the previous one."""
     clock = FakeClock()
-    backend = FaultyBackend(clock)
+    backend = hw.FlakyServos(clock)
     head = PanTiltHead(backend, PAN, TILT, clock, max_speed_deg_s=90.0)
     head.command(PAN.home_deg, TILT.home_deg)
     for kind, a, b, dt in events:
@@ -153,11 +131,11 @@ def test_consecutive_commands_never_exceed_the_speed_limit(
         elif kind == "park":
             head.park()
         else:  # the controller is lost for a while, then back
-            backend.failing = True
+            backend.gone = True
             with pytest.raises(ServoError):
                 head.command(a, a)
             clock.advance(a)
-            backend.failing = False
+            backend.gone = False
     head.close()
     for (t0, p0, q0), (t1, p1, q1) in itertools.pairwise(backend.writes):
         step = 90.0 * (t1 - t0) + 1e-9

@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from motor_helpers import FlakyServos
+
 from coachcam.clock import FakeClock
 from coachcam.daemon import FrameLoop
-from coachcam.errors import ServoError
 from coachcam.frame import Frame
 from motor.config import MotorConfig
 from motor.controller import RoomController
@@ -56,31 +57,9 @@ class Teacher:
         return Aim("follow", self.pan, 0.0, t_ref=now - 0.12, track_id=1)
 
 
-class Servos:
-    name = "flaky"
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.writes: list[tuple[float, float, float]] = []
-        self.gone = False
-
-    def write(self, pan_deg: float, tilt_deg: float) -> None:
-        if self.gone:
-            raise ServoError("serial adapter unplugged")
-        self.writes.append((self.clock.now(), pan_deg, tilt_deg))
-
-    def read(self) -> tuple[float, float] | None:
-        if self.gone:
-            raise ServoError("serial adapter unplugged")
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 def test_servos_back_after_a_fault_resume_without_a_jump() -> None:
     clock = FakeClock()
-    servos = Servos(clock)
+    servos = FlakyServos(clock)
     vmax = M.control.max_speed_deg_s
     head = PanTiltHead(servos, M.pan, M.tilt, clock, max_speed_deg_s=vmax)
     teacher = Teacher()
