@@ -25,17 +25,19 @@ def finite_float(
     lo_open: bool = False,
 ) -> Callable[[str], float]:
     """A float type: finite, ``lo <= x <= hi`` (``lo < x`` when ``lo_open``)."""
+    allowed = _range(lo, hi, lo_open)
+    tail = f"; {allowed}" if allowed else ""
 
     def parse(text: str) -> float:
         try:
             x = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number{tail}") from None
         if not math.isfinite(x):
-            raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number")
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number{tail}")
         below = lo is not None and (x <= lo if lo_open else x < lo)
         if below or (hi is not None and x > hi):
-            raise argparse.ArgumentTypeError(f"{text}: allowed {_range(lo, hi, lo_open)}")
+            raise argparse.ArgumentTypeError(f"{text}: {allowed}")
         return x
 
     parse.__name__ = "number"  # argparse names the type in "invalid <name> value"
@@ -43,11 +45,14 @@ def finite_float(
 
 
 def _range(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    """What is allowed, for the messages ("" when any finite number is)."""
     if lo is not None and hi is not None:
-        return f"{lo:g} {'<' if lo_open else '<='} value <= {hi:g}"
+        return f"allowed {lo:g} {'<' if lo_open else '<='} value <= {hi:g}"
     if lo is not None:
-        return f"{'above' if lo_open else 'at least'} {lo:g}"
-    return f"at most {hi:g}"
+        return f"allowed {'above' if lo_open else 'at least'} {lo:g}"
+    if hi is not None:
+        return f"allowed at most {hi:g}"
+    return ""
 
 
 # Seconds of run time: above 0, at most a day of (simulated) time.
@@ -61,7 +66,9 @@ def non_negative_int(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; allowed 0 <= value < 2**63"
+        ) from None
     if n < 0 or n >= 2**63:
         raise argparse.ArgumentTypeError(f"{text}: allowed 0 <= value < 2**63")
     return n
