@@ -39,11 +39,16 @@ def temp_glob(name_pattern: str) -> str:
     return f".{name_pattern}.*.tmp"
 
 
+def _temp_name(path: Path) -> Path:
+    """A fresh temp name beside ``path``, of the form ``temp_glob`` matches."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
 def _create_temp(path: Path) -> tuple[Path, BinaryIO]:
     """A new, empty file beside ``path`` that no one else has: random name, ``O_EXCL``.
     Created as ``open()`` would (0o666 less the umask); the caller sets the access it wants."""
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = _temp_name(path)
         try:
             return tmp, tmp.open("xb")
         except FileExistsError:  # 1 in 4 billion, or debris: draw again
@@ -82,7 +87,7 @@ def _keep_backup(path: Path) -> Path | None:
         return None
     backup = path.with_name(path.name + ".bak")
     while True:
-        tmp = path.with_name(f".{backup.name}.{secrets.token_hex(4)}.tmp")
+        tmp = _temp_name(backup)
         try:
             try:
                 os.link(path, tmp)  # the old file under a second name: nothing copied
