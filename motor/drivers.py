@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load_for(cfg: Config, override: str | None = None) -> Calibration | None:
-    """The calibration named by ``--calibration`` (it must exist: a typo is an error) or by
-    ``[motor] calibration_file`` / the default place (missing there = not calibrated yet)."""
-    return load_calibration(calibration_path(cfg.motor, override), missing_ok=not override)
-
-
 def calibrated(cfg: Config, override: str | None = None) -> tuple[Config, Calibration | None]:
     """The config with this robot's calibration applied (limits, gains, FOV), and the calibration.
 
@@ -39,9 +33,12 @@ def calibrated(cfg: Config, override: str | None = None) -> tuple[Config, Calibr
     and the controller from ``cfg.motor.control``. An axis never calibrated: the simulator runs
     it on the nominal mapping and logs that; real servos refuse to run (its direction and limits
     are unknown, and a reversed servo would drive the head away from the teacher).
+
+    The file named by ``--calibration`` (``override``) must exist: a typo is an error; missing
+    at ``[motor] calibration_file`` or the default place means not calibrated yet.
     """
     path = calibration_path(cfg.motor, override)
-    cal = load_for(cfg, override)
+    cal = load_calibration(path, missing_ok=not override)
     missing = ["pan", "tilt"] if cal is None else cal.uncalibrated()
     if missing:
         first = missing[0]
