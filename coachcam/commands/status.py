@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -99,7 +100,40 @@ def read_state(path: Path) -> dict[str, Any]:
         raise NotHealthy("unknown", f"state file {path} is not valid JSON") from None
     if not isinstance(data, dict) or "updated" not in data or "pid" not in data:
         raise NotHealthy("unknown", f"state file {path} is not a coachcam state file")
+    bad = _bad_field(data)
+    if bad is not None:
+        raise NotHealthy(
+            "unknown",
+            f"state file {path} is not a coachcam state file: {bad} = {_one_line(repr(data[bad]))}",
+        )
     return data
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _bad_field(data: Mapping[str, Any]) -> str | None:
+    """The first field ``status`` reads as a number that is not one (a damaged or foreign
+    file is then one line, not a traceback), else None."""
+    if not isinstance(data["pid"], int) or isinstance(data["pid"], bool):
+        return "pid"
+    for key in ("updated", "fps", "segments_pending", "write_every_s"):
+        if key in data and not _number(data[key]):
+            return key
+    if data.get("started") is not None and not _number(data["started"]):
+        return "started"  # null until READY
+    people = data.get("people") or []
+    if not isinstance(people, list) or not all(_person_ok(p) for p in people):
+        return "people"
+    return None
+
+
+def _person_ok(p: object) -> bool:
+    """Fields with numbers where ``person_line`` reads them, or text (an older daemon's)."""
+    if isinstance(p, Mapping):
+        return all(_number(p[k]) for k in ("pan_deg", "seen_s_ago") if k in p)
+    return isinstance(p, str)
 
 
 def pid_alive(pid: int) -> bool:
