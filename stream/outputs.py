@@ -223,7 +223,6 @@ class ThreadedOutput:
         self.state = "connecting"
         self.reason = ""
         self.failed_paused = False  # the last failure was a NoRoom pause (recording)
-        self.accepted_at: float | None = None
         self.confirmed_at: float | None = None  # the Confirmer last showed new data
 
     # -- producer side (the capture loop) ---------------------------------------------------
@@ -392,7 +391,6 @@ class ThreadedOutput:
             s = self._sessions[-1]
             s.accepted = True
             self.stats.connects += 1
-            self.accepted_at = now
             self.state, self.reason, self.failed_paused = "connected", "", False
             self._state("connected")
             down_since, self._down_since = self._down_since, None
