@@ -46,7 +46,9 @@ class PanTiltHead:
     HISTORY_S = 5.0
     # The time since the last command counts for at most this much: after a pause (camera lost,
     # servo fault, park) a new command is the first step of a ramp, not a jump. A frame's worth
-    # at the slowest rate worth running (10 fps); 12 deg at 120 deg/s.
+    # at 10 fps: 12 deg at 120 deg/s. The loop may run slower (the controller takes frames up to
+    # 0.5 s apart, ``controller.MAX_DT_S``); below 10 fps this, not the speed limit, bounds how
+    # fast the head turns (12 deg a command) and the controller resyncs to where the head is.
     MAX_SLEW_DT_S = 0.1
 
     def __init__(
