@@ -170,6 +170,9 @@ def test_start_up_removes_debris_and_gives_an_orphan_segment_its_sidecar(
     record(store, packets[:60])
     first, second = store.segments()
     (tmp_path / f"{first.name}.json").unlink()  # the disk filled as its sidecar was written
+    # what coachcam.atomic leaves (.NAME.RANDOM.tmp), and the fixed names older versions left
+    (tmp_path / f".{first.name}.json.0badc0de.tmp").write_text('{"name": "trunc')
+    (tmp_path / ".backfill-ledger.json.0badc0de.tmp").write_text("{")
     (tmp_path / f"{first.name}.json.tmp").write_text('{"name": "trunc')
     (tmp_path / "backfill-ledger.tmp").write_text("{")
     again = SegmentStore(tmp_path, "20260101T000100.000", segment_s=1.0, min_free_bytes=0)
