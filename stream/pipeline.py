@@ -247,10 +247,6 @@ class Streamer:
                 out["recording_reason"] = r["reason"]
         return out
 
-    def report(self) -> dict[str, str]:
-        """``status()`` in words (``status_report``): what the daemon puts in its status."""
-        return status_report(self.status())
-
     def confirmed(self) -> list[Span]:
         return self.network.confirmed() if self.network is not None else []
 
