@@ -14,14 +14,14 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coachcam.clock import Clock
 from coachcam.config import Config
 from coachcam.control import ControlServer
-from coachcam.daemon import FrameLoop, FrameSink, FrameSource, Inference
+from coachcam.daemon import FrameLoop, FrameSink, FrameSource
 from coachcam.errors import CameraError, ServoError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics
@@ -77,18 +77,28 @@ class HeadPointing:
 
 @dataclass
 class Robot:
+    """The running robot: its ``FrameLoop`` (which holds the source, the tracker, the head and
+    the sinks) and what the daemon needs beside it."""
+
     cfg: Config
     clock: Clock
-    source: FrameSource
-    inference: Inference
-    tracker: Tracker
-    head: PanTiltHead
     loop: FrameLoop
-    sinks: Sequence[FrameSink] = field(default_factory=list)
     streamer: Any = None
     # A fresh, unopened driver for reconnecting (a closed one stays closed); None for sim servos.
     new_servos: Callable[[], ServoBackend] | None = None
     trace_row: RowMaker = robot_row  # ``--trace``'s rows (with ground truth from the sim camera)
+
+    @property
+    def source(self) -> FrameSource:
+        return self.loop.source
+
+    @property
+    def tracker(self) -> Tracker:
+        return self.loop.tracker
+
+    @property
+    def head(self) -> PanTiltHead:
+        return self.loop.head
 
     def close(self) -> None:
         self.loop.close()
@@ -197,10 +207,7 @@ def build_robot(cfg: Config, clock: Clock, *, calibration: str | None = None) ->
                 return make_backend(cfg, clock, cal, open_now=False)
 
         undo.pop_all()
-    return Robot(
-        cfg, clock, camera.source, loop.inference, loop.tracker, head, loop, sinks, streamer,
-        new_servos, camera.trace_row,
-    )  # fmt: skip
+    return Robot(cfg, clock, loop, streamer, new_servos, camera.trace_row)
 
 
 def run_robot(
