@@ -88,7 +88,7 @@ def _row(step: Step, truth: Truth, intr: Intrinsics, tracker: Tracker) -> TraceR
     centred = bool(intr.width / 3 <= tuv[0, 0] < 2 * intr.width / 3)
     err = angle_between(truth.cam_pan, truth.cam_tilt, tp, tt)
     followed = None
-    tid = tracker.teacher_id if step.aim.mode in ("follow", "coast") else None
+    tid = step.track_id
     if tid is not None:
         tr = tracker.tracks.get(tid)
         followed = UNATTRIBUTED if tr is None or tr.truth_id is None else tr.truth_id
