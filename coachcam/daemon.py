@@ -153,6 +153,11 @@ class Step:
     position: tuple[float, float] | None = None  # where the head was (read-back, else command)
     track_id: int | None = None  # the tracker's id of the followed track
 
+    @property
+    def latency_ms(self) -> float | None:
+        """The trace's ``latency_ms``: the longest of ``latencies``, None without detections."""
+        return max(self.latencies) * 1000.0 if self.latencies else None
+
 
 class FrameLoop:
     def __init__(

@@ -47,10 +47,9 @@ class RobotRow:
 def robot_row(step: Step, tracker: Tracker, intr: Intrinsics) -> RobotRow:
     """The trace row of one loop step from what the loop knows (a ``RowMaker``)."""
     pan, tilt = step.position or step.command
-    lat = max(step.latencies) * 1000.0 if step.latencies else None
     return RobotRow(
         step.frame.index, step.t, pan, tilt, step.command[0], step.command[1], step.track_id,
-        step.aim.mode, lat,
+        step.aim.mode, step.latency_ms,
     )  # fmt: skip
 
 

@@ -92,11 +92,10 @@ def _row(step: Step, truth: Truth, intr: Intrinsics, tracker: Tracker) -> TraceR
     if tid is not None:
         tr = tracker.tracks.get(tid)
         followed = UNATTRIBUTED if tr is None or tr.truth_id is None else tr.truth_id
-    lat = max(step.latencies) * 1000.0 if step.latencies else None
     return TraceRow(
         step.frame.index, truth.t, truth.cam_pan, truth.cam_tilt, step.command[0], step.command[1],
         tp, tt, followed, truth.teacher_id, tid, in_frame, centred, err, step.aim.mode,
-        teacher.speed, lat,
+        teacher.speed, step.latency_ms,
     )  # fmt: skip
 
 
