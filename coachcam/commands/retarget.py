@@ -25,17 +25,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from coachcam.control import send
+    from coachcam.control import printable, send
     from coachcam.errors import ConfigError
     from coachcam.instance import find_running
 
     who = args.who.strip().lower()
     if who in ("centre", "center"):
         request: dict[str, object] = {"retarget": "centre"}
-    elif who.isdigit():
+    # ASCII digits (str.isdigit also says yes to '²', which int() refuses), at most 18 of them
+    # (a track id fits 64 bits; int() refuses thousands of digits)
+    elif who.isascii() and who.isdigit() and len(who) <= 18:
         request = {"retarget": int(who)}
     else:
-        raise ConfigError(f"retarget {args.who!r}: give a track id (a number) or 'centre'")
+        raise ConfigError(
+            f"retarget {printable(repr(args.who))}: give a track id (a number of at most 18 digits, as "
+            "`coachcam status` lists them) or 'centre'"
+        )
     path = args.socket or find_running().socket
     reply = send(path, request)
     print(reply)
