@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
         request = {"retarget": int(who)}
     else:
         raise ConfigError(
-            f"retarget {printable(repr(args.who))}: give a track id (a number of at most 18 digits, as "
-            "`coachcam status` lists them) or 'centre'"
+            f"retarget {printable(repr(args.who))}: give a track id (a number of at most 18 "
+            "digits, as `coachcam status` lists them) or 'centre'"
         )
     path = args.socket or find_running().socket
     reply = send(path, request)
