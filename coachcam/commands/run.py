@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coachcam.cliargs import seconds
+from coachcam.cliargs import check_writable, seconds
 
 if TYPE_CHECKING:
     from coachcam.trace import TraceWriter
@@ -37,10 +37,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def open_trace(path: Path) -> TraceWriter:
     """The ``--trace`` file, opened before anything starts: an unwritable path is an error now,
-    not after the run."""
+    not after the run, told as ``sim --trace`` tells it (``check_writable``)."""
     from coachcam.errors import ConfigError
     from coachcam.trace import TraceWriter
 
+    check_writable(path, "--trace")
     try:
         return TraceWriter(path)
     except OSError as exc:
