@@ -1,5 +1,6 @@
 """What the reports of ``coachcam sim`` and ``coachcam replay`` (and the benchmarks) share: the
-run metrics (reversals, spans), the identity-decision lines and the strict-JSON report file.
+run metrics (reversals, spans, which aim modes count as following), the identity-decision lines
+and the strict-JSON report file.
 
 A leaf: it imports nothing of coachcam's, so either report (and any tool) may import it.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 REVERSAL_HYSTERESIS_DEG = 0.3  # a change of direction counts once the head moved back this far
+FOLLOWING = ("follow", "coast")  # the aim modes in which a run counts as following someone
 
 
 def reversal_times(

@@ -40,7 +40,7 @@ from coachcam.config import Config
 from coachcam.errors import CameraError, ConfigError, StreamError
 from coachcam.frame import Frame
 from coachcam.geometry import Intrinsics, angle_between
-from coachcam.metrics import reversal_times
+from coachcam.metrics import FOLLOWING, reversal_times
 from coachcam.wiring import assemble, simulated_head
 from motor.config import AxisConfig
 from motor.sim import SimServos
@@ -53,7 +53,6 @@ TRACE_COLUMNS = (
     "frame", "t", "win_x", "win_y", "win_w", "win_h", "followed_id", "box_x0", "box_y0",
     "box_x1", "box_y1", "torso_x", "torso_y", "pan_deg", "tilt_deg", "mode", "tracks",
 )  # fmt: skip
-FOLLOWING = ("follow", "coast")
 
 # BlazePose's skeleton (keypoint index pairs), without the face mesh's small details.
 SKELETON = (

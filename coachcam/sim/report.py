@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from coachcam.metrics import reversal_times, spans
+from coachcam.metrics import FOLLOWING, reversal_times, spans
 from coachcam.sim.run import UNATTRIBUTED, SimResult, TraceRow
 
 STILL_FOR_S = 0.5  # the teacher "stands still" after this long at zero speed
-FOLLOWING = ("follow", "coast")
 
 
 def is_wrong(row: TraceRow) -> bool:
