@@ -112,3 +112,15 @@ def test_retarget_without_a_daemon_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert r.returncode == 1 and "the daemon is not running" in r.stderr
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("who", ["²", "9" * 5000, "-3"])
+def test_retarget_rejects_what_is_no_track_id_in_one_line(
+    who: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'²' passed isdigit() and then int() raised a ValueError traceback."""
+    from coachcam.cli import main
+
+    assert main(["retarget", who]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "track id" in err

@@ -278,3 +278,18 @@ def test_a_user_outside_the_group_is_refused_in_one_line(form: list[str]) -> Non
         assert data["state"] == "unknown" and want in data["reason"] and r.stderr == ""
     else:
         assert r.stderr.startswith(f"coachcam: error: {want}") and len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_state_file_with_non_finite_numbers_is_one_line(
+    state_file: Path, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    """It crashed in int()/float() with a traceback; now the field is named."""
+    write_state(state_file)
+    text = state_file.read_text().replace('"fps": 29.84', '"fps": NaN')
+    assert '"fps": NaN' in text
+    state_file.write_text(text)
+    rc = main(["status", "--state-file", str(state_file), *(["--json"] if as_json else [])])
+    assert rc == 1
+    out = capsys.readouterr()
+    assert "not a coachcam state file" in out.out + out.err and "fps" in out.out + out.err
