@@ -20,8 +20,8 @@ from typing import Protocol
 from simple_pid import PID
 
 from coachcam.geometry import Intrinsics
+from coachcam.values import Aim
 from motor.config import AxisConfig, ControlConfig, MotorConfig
-from tracker.tracker import Aim
 
 RESETTLE_S = 1.0  # after a stop, the dead zone is doubled for this long
 # A longer time between two updates is an interruption (camera lost, servo fault, park), not a

@@ -21,6 +21,7 @@ import numpy as np
 from coachcam.clock import Clock, MonotonicClock
 from coachcam.errors import StreamError
 from coachcam.frame import Frame
+from coachcam.values import Pose
 from stream.backfill import Backfiller, HttpPutTarget
 from stream.config import StreamConfig
 from stream.confirm import NginxRtmpStat, Span
@@ -29,7 +30,6 @@ from stream.outputs import Confirmer, Output, Sink, ThreadedOutput
 from stream.privacy import apply_privacy
 from stream.recording import SegmentStore, SegmentWriter, default_recording_dir
 from stream.secrets import fill_url, read_secret
-from tracker.types import Pose
 
 log = logging.getLogger(__name__)
 

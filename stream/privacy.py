@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from coachcam.values import HEAD, SHOULDERS, Pose
 from stream.config import PrivacyConfig
-from tracker.types import HEAD, SHOULDERS, Pose
 
 _HEAD = np.asarray(HEAD)
 _SHOULDERS = np.asarray(SHOULDERS)

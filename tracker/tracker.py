@@ -15,11 +15,12 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from coachcam.geometry import Intrinsics, angle_between, pixel_to_bearing
+from coachcam.values import Aim as Aim  # re-exported: the loop and tests import it from here
+from coachcam.values import AimMode as AimMode
 from tracker.config import TrackerConfig
 from tracker.types import (
     AIM_UP,
@@ -33,7 +34,6 @@ from tracker.types import (
 
 log = logging.getLogger(__name__)
 
-AimMode = Literal["follow", "coast", "hold", "search", "home", "idle"]
 SEEN_RECENTLY_S = 0.3  # within this, the teacher counts as seen (about 2 detections at 8 Hz)
 POSTURE_CERTAIN = 5  # posture votes before a track's posture gates association
 STOP_MIN_DEG_S = 1.0  # below this bearing speed there is no stop to detect
@@ -199,21 +199,6 @@ class Track:
         elif standing is False:
             self.seated_votes = min(self.seated_votes + 1, 15)
             self.standing_votes = max(self.standing_votes - 1, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class Aim:
-    """Where the camera should point now, and why."""
-
-    mode: AimMode
-    pan: float = 0.0
-    tilt: float = 0.0
-    vel_pan: float = 0.0
-    vel_tilt: float = 0.0
-    t_ref: float = 0.0  # the time the bearing refers to (the controller predicts from it)
-    track_id: int | None = None
-    pixel: tuple[float, float] | None = None  # torso centre in that frame (for the naive baseline)
-    still: bool = False  # the person has barely moved lately (see Track.still)
 
 
 @dataclass(frozen=True, slots=True)
