@@ -19,21 +19,13 @@ from typing import Protocol
 
 from coachcam.clock import Clock
 from coachcam.errors import ServoError
-from coachcam.frame import Frame
+from coachcam.frame import Frame, FrameSource
 from motor.controller import Controller
 from motor.servo import PanTiltHead
 from tracker.tracker import Aim, Tracker
 from tracker.types import Detections, PoseDetector, Roi
 
 log = logging.getLogger(__name__)
-
-
-class FrameSource(Protocol):
-    def read(self) -> Frame | None:
-        """The next frame (waits for it), or ``None`` at the end of the source."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class FrameSink(Protocol):

@@ -40,6 +40,16 @@ class ServoError(HardwareError):
     """The servo controller did not answer, answered garbage, or reported an error."""
 
 
+class DeviceClosed(HardwareError, RuntimeError):
+    """A closed device (the pan/tilt head, a servo driver) was used: closed stays closed (open a
+    new one)."""
+
+
+class ServosClosed(DeviceClosed, ServoError):
+    """A closed servo driver was used; a ``ServoError`` too, so the frame loop's servo-fault
+    path (which catches ``ServoError``) still sees it."""
+
+
 class CameraError(HardwareError):
     """The camera could not be opened or stopped delivering frames."""
 

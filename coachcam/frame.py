@@ -1,9 +1,10 @@
-"""The unit that travels from a frame source to the tracker and the encoder."""
+"""The unit that travels from a frame source to the tracker and the encoder, and the protocol
+of those sources (here, at the bottom, so the frame loop and ``stream.sources`` both import it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,3 +28,18 @@ class Frame:
     image: np.ndarray | None = None
     lores: np.ndarray | None = None
     truth: Any = None
+
+
+class FrameSource(Protocol):
+    """Where frames come from: a camera (``stream.sources.open_source``), the simulated classroom,
+    a replay window. The constructor does no I/O; ``start()`` opens the device (a no-op where
+    there is none to open; the first ``read`` opens, too, and ``start`` after ``close`` reopens).
+    """
+
+    def start(self) -> None: ...
+
+    def read(self) -> Frame | None:
+        """The next frame (waits for it), or ``None`` at the end of the source."""
+        ...
+
+    def close(self) -> None: ...

@@ -233,6 +233,10 @@ class WindowFrameSource:
         self._frames = self._container.decode(stream)
         self._t0 = self.clock.now()
 
+    def start(self) -> None:
+        if self._container is None:
+            self._open()
+
     def read(self) -> Frame | None:
         import av
 

@@ -21,9 +21,9 @@ from typing import Any
 from coachcam.clock import Clock
 from coachcam.config import Config
 from coachcam.control import ControlServer
-from coachcam.daemon import FrameLoop, FrameSink, FrameSource
+from coachcam.daemon import FrameLoop, FrameSink
 from coachcam.errors import CameraError, ServoError
-from coachcam.frame import Frame
+from coachcam.frame import Frame, FrameSource
 from coachcam.geometry import Intrinsics
 from coachcam.health import Health, HealthReporter, Person
 from coachcam.memory import HeapTrimmer
@@ -351,11 +351,10 @@ def _health(robot: Robot, mode: str, frames: Sequence[float]) -> Health:
     )
 
 
-def _reopen(source: Any) -> None:
+def _reopen(source: FrameSource) -> None:
     with contextlib.suppress(Exception):
         source.close()
-    if hasattr(source, "start"):
-        source.start()
+    source.start()
 
 
 def _retry_servos(robot: Robot) -> None:
@@ -366,9 +365,7 @@ def _retry_servos(robot: Robot) -> None:
     try:
         if robot.new_servos is not None:
             head.backend = robot.new_servos()
-        opener = getattr(head.backend, "open", None)
-        if opener is not None:
-            opener()
+        head.backend.open()
         head.sample()
     except ServoError as exc:
         log.warning("servos still unavailable: %s", exc)
@@ -381,10 +378,7 @@ def _retry_servos(robot: Robot) -> None:
 def _let_go(backend: ServoBackend) -> None:
     """Close without parking: a failed controller cannot park, and its command watchdog must
     not keep trying (each try would log a traceback)."""
-    try:
-        backend.close(park=False)  # type: ignore[call-arg]
-    except TypeError:  # a driver without the option
-        backend.close()
+    backend.close(park=False)
 
 
 def _stream_facts(streamer: Any) -> tuple[bool, dict[str, str] | None]:

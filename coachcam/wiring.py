@@ -25,11 +25,11 @@ from coachcam.config import Config
 from coachcam.daemon import (
     FrameLoop,
     FrameSink,
-    FrameSource,
     Inference,
     ScheduledInference,
     ThreadedInference,
 )
+from coachcam.frame import FrameSource
 from coachcam.geometry import Intrinsics
 from motor.controller import make_controller
 from motor.servo import PanTiltHead

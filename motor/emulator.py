@@ -232,6 +232,8 @@ class PtyMaestro:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._idle = threading.Condition()
+        self._idle_polls = 0  # polls that found nothing to read (``drain``)
         self._master = -1
         self._slave = -1
 
@@ -253,6 +255,15 @@ class PtyMaestro:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = -1
+
+    def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait until everything written to the port so far has been acted on (two polls with
+        nothing to read: the second began after all of it was read); a driver that closes the
+        port without a reply to wait for has nothing else to wait on. Raises if it does not come."""
+        with self._idle:
+            want = self._idle_polls + 2
+            if not self._idle.wait_for(lambda: self._idle_polls >= want, timeout_s):
+                raise TimeoutError(f"the emulated Maestro did not go idle within {timeout_s} s")
 
     def unplug(self) -> None:
         """Like pulling the USB cable: the port's file goes away under the driver."""
@@ -280,6 +291,9 @@ class PtyMaestro:
             if not ready:
                 with self._lock:
                     self.emulator.check_timeout()
+                with self._idle:
+                    self._idle_polls += 1
+                    self._idle.notify_all()
                 continue
             try:
                 data = os.read(self._master, 1024)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coachcam.clock import Clock
-from coachcam.errors import ServoError
+from coachcam.errors import ServoError, ServosClosed
 from motor.calibration import AxisMap
 from motor.config import GpioConfig
 from motor.watchdog import Watchdog, WatchedServos
@@ -131,7 +131,7 @@ class GpioServos(WatchedServos):
     def open(self) -> GpioServos:
         with self._lock:
             if self.closed:
-                raise ServoError("GPIO servos are closed")
+                raise ServosClosed("GPIO servos are closed")
             if self._servos is not None:
                 return self
             from gpiozero import Servo

@@ -30,7 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from coachcam.clock import Clock
-from coachcam.errors import ServoError
+from coachcam.errors import ServoError, ServosClosed
 from motor.calibration import AxisMap
 from motor.config import SerialConfig
 from motor.watchdog import Watchdog, WatchedServos
@@ -125,7 +125,7 @@ class MaestroServos(WatchedServos):
     def open(self) -> MaestroServos:
         with self._lock:
             if self.closed:
-                raise ServoError(f"Maestro on {self.cfg.port} is closed")
+                raise ServosClosed(f"Maestro on {self.cfg.port} is closed")
             if self.port is not None:
                 return self
             import serial
@@ -325,6 +325,7 @@ class MaestroServos(WatchedServos):
     def _close_port(self) -> None:
         if self.port is not None:
             try:
+                self.port.flush()  # the last commands (the head's park) go out before the close
                 self.port.close()
             except Exception:  # closing a vanished adapter can fail; nothing left to do
                 log.debug("closing %s failed", self.cfg.port, exc_info=True)

@@ -17,15 +17,26 @@ from collections import deque
 from typing import Protocol
 
 from coachcam.clock import Clock
+from coachcam.errors import DeviceClosed
 from motor.config import AxisConfig
 
 log = logging.getLogger(__name__)
 
 
 class ServoBackend(Protocol):
-    """A pan/tilt actuator. Receives angles already inside the calibrated limits."""
+    """A pan/tilt servo driver (sim, gpio, serial; ``motor.drivers.make_backend`` picks one).
+    Receives angles already inside the calibrated limits.
+
+    The constructor does no I/O. ``open()`` takes the hardware (idempotent; the first ``write``
+    opens, too). ``release()`` stops driving: the servos go limp where they are, and the next
+    ``write`` takes control again. ``close(park=True)`` moves home first, for a driver used on
+    its own; behind a ``PanTiltHead`` the head parks and closes with ``park=False``. ``close`` is
+    safe twice; a closed driver stays closed (``write``/``open`` raise ``ServosClosed``).
+    """
 
     name: str
+
+    def open(self) -> object: ...
 
     def write(self, pan_deg: float, tilt_deg: float) -> None: ...
 
@@ -33,7 +44,9 @@ class ServoBackend(Protocol):
         """Measured position, or ``None`` where the hardware has no read-back."""
         ...
 
-    def close(self) -> None: ...
+    def release(self) -> None: ...
+
+    def close(self, park: bool = True) -> None: ...
 
 
 def clamp(value: float, axis: AxisConfig) -> float:
@@ -83,7 +96,7 @@ class PanTiltHead:
         where the servos are (``soft_start`` is the gentle way to begin).
         """
         if self.closed:
-            raise RuntimeError("PanTiltHead is closed")
+            raise DeviceClosed("PanTiltHead is closed")
         now = self.clock.now()
         last = self.commanded or (self.pan_axis.home_deg, self.tilt_axis.home_deg)
         pan = clamp(pan_deg, self.pan_axis) if math.isfinite(pan_deg) else last[0]
@@ -163,16 +176,21 @@ class PanTiltHead:
         return (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]))
 
     # -- lifecycle --------------------------------------------------------------------------
-    def close(self) -> None:
+    def close(self, park: bool = True) -> None:
+        """Park, then close the driver; ``park=False``: let go where it is (stopped by a
+        person mid-move). Safe twice; a closed head raises ``DeviceClosed`` on a command."""
         if self.closed:
             return
         try:
-            self.park()
-        except Exception:  # parking is best effort on the way out; the backend still closes
-            log.exception("could not park the servos")
+            if park:
+                self.park()  # parking has one owner: the head, which knows the speed limit
+            else:
+                self.backend.release()
+        except Exception:  # best effort on the way out; the backend still closes
+            log.exception("could not %s the servos", "park" if park else "release")
         finally:
             self.closed = True
-            self.backend.close()
+            self.backend.close(park=False)
 
     def __enter__(self) -> PanTiltHead:
         return self

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coachcam.clock import Clock
+from coachcam.errors import ServosClosed
 
 
 @dataclass
@@ -43,6 +44,7 @@ class SimServos:
     seed: int = 0
     name: str = "sim"
     step_s: float = 0.002
+    park_settle_s: float = 0.5  # ``close(park=True)``: time given to reach home
 
     def __post_init__(self) -> None:
         self._axes = [
@@ -63,7 +65,14 @@ class SimServos:
         self.commands = deque(self.commands, maxlen=n)
 
     # -- ServoBackend ---------------------------------------------------------------------
+    def open(self) -> SimServos:
+        if self.closed:
+            raise ServosClosed("simulated servos are closed")
+        return self
+
     def write(self, pan_deg: float, tilt_deg: float) -> None:
+        if self.closed:
+            raise ServosClosed("simulated servos are closed")
         now = self.clock.now()
         self._advance(now)
         q = self.params.quantum_deg
@@ -78,7 +87,20 @@ class SimServos:
         noise = self._rng.normal(0.0, n, 2) if n > 0 else (0.0, 0.0)
         return self._axes[0].pos + float(noise[0]), self._axes[1].pos + float(noise[1])
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Go limp: commands not yet acted on are dropped and each axis stops where it is."""
+        self._advance(self.clock.now())
+        self._pending.clear()
+        for ax in self._axes:
+            ax.target, ax.vel = ax.pos, 0.0
+
+    def close(self, park: bool = True) -> None:
+        """``park``: command ``start`` (home) and give it ``park_settle_s``; safe twice."""
+        if self.closed:
+            return
+        if park and self.commands:
+            self.write(*self.start)
+            self.clock.wait(self.park_settle_s)
         self._advance(self.clock.now())
         self.closed = True
 

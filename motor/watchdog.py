@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coachcam.clock import Clock
-from coachcam.errors import ServoError
+from coachcam.errors import ServosClosed
 from motor.calibration import AxisMap
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class WatchedServos:
     def write(self, pan_deg: float, tilt_deg: float) -> None:
         with self._lock:
             if self.closed:
-                raise ServoError(self.closed_message)
+                raise ServosClosed(self.closed_message)
             if not self.is_open:
                 self.open()
             self.watchdog.kick()  # under the lock: the watchdog cannot release mid-write

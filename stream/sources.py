@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from coachcam.clock import Clock, MonotonicClock
 from coachcam.errors import CameraError
-from coachcam.frame import Frame
+from coachcam.frame import Frame, FrameSource
 
 log = logging.getLogger(__name__)
-
-
-class FrameSource(Protocol):
-    def start(self) -> None: ...
-
-    def read(self) -> Frame | None:
-        """The next frame (waits for it), or ``None`` at the end of the source."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def lores_of(image: np.ndarray, lores_width: int) -> np.ndarray:

@@ -67,5 +67,11 @@ class FlakyServos:
             raise ServoError("servo controller gone")
         return None
 
-    def close(self) -> None:
+    def open(self) -> FlakyServos:
+        return self
+
+    def release(self) -> None:
+        pass
+
+    def close(self, park: bool = True) -> None:
         pass

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from coachcam.clock import FakeClock
 from coachcam.config import Config
-from coachcam.errors import ServoError
+from coachcam.errors import DeviceClosed, ServoError, ServosClosed
 from motor import drivers
 from motor.calibration import axis_maps, effective_axis
 from motor.config import AxisConfig, SerialConfig
@@ -198,6 +198,7 @@ def rig(driver: str) -> Iterator[Rig]:
             head = drivers.make_head(cfg, clock, hw.CAL, watchdog_s=0.0)
 
             def targets() -> list[tuple[float, float]]:
+                pty.drain()  # everything sent has reached the emulator
                 with pty._lock:  # the emulator's thread appends as bytes arrive
                     cmds = [(ch, v) for _, kind, ch, v in pty.emulator.commands if kind == "target"]
                     assert pty.emulator.errors == 0, "every byte on the wire was a valid command"
@@ -239,3 +240,62 @@ def test_nothing_outside_the_calibrated_limits_reaches_any_driver(
         for deg, ax in zip(position, limits, strict=True):
             if not math.isnan(deg):
                 assert ax.min_deg - tol <= deg <= ax.max_deg + tol, (driver, position)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_closed_head_and_driver_raise_device_closed(driver: str) -> None:
+    """Closed stays closed: the head and every driver say so with ``DeviceClosed`` (a
+    ``RuntimeError`` too); a closed driver's error is also a ``ServoError``, the frame loop's
+    servo-fault path. Closing twice is safe."""
+    with rig(driver) as r:
+        r.head.command(5.0, 0.0)
+        r.head.close()
+        r.head.close()
+        backend = r.head.backend
+        backend.close()
+        with pytest.raises(DeviceClosed, match="closed"):
+            r.head.command(0.0, 0.0)
+        for use in (lambda: backend.write(0.0, 0.0), backend.open):
+            with pytest.raises(ServosClosed) as err:
+                use()
+            assert isinstance(err.value, ServoError) and isinstance(err.value, RuntimeError)
+
+
+def test_the_head_parks_and_the_driver_only_lets_go() -> None:
+    """Parking has one owner: the head parks at its own speed, then closes the driver with
+    ``park=False``; ``close(park=False)`` releases where it is, with no move at all."""
+    calls: list[object] = []
+
+    class Recording(hw.FlakyServos):
+        def release(self) -> None:
+            calls.append("release")
+
+        def close(self, park: bool = True) -> None:
+            calls.append(("close", park))
+
+    clock = FakeClock()
+    servos = Recording(clock)
+    with PanTiltHead(servos, PAN, TILT, clock) as head:
+        head.command(40.0, 10.0)
+    assert servos.writes[-1][1:] == (PAN.home_deg, TILT.home_deg)
+    assert calls == [("close", False)]
+    calls.clear()
+    servos = Recording(clock)
+    head = PanTiltHead(servos, PAN, TILT, clock)
+    head.command(40.0, 10.0)
+    head.close(park=False)
+    assert len(servos.writes) == 1 and calls == ["release", ("close", False)]
+
+
+def test_the_sim_driver_on_its_own_parks_on_close_and_release_stops_it() -> None:
+    clock = FakeClock()
+    sim = SimServos(clock, start=(0.0, 0.0))
+    sim.write(30.0, 0.0)
+    clock.advance(0.05)
+    sim.release()
+    where = sim.true_position()
+    clock.advance(0.5)
+    assert sim.true_position() == where  # limp: stopped where it was
+    sim.close()
+    assert sim.commands[-1][1:] == (0.0, 0.0)  # then home, given park_settle_s to get there
+    assert max(abs(d) for d in sim.true_position()) < 0.2

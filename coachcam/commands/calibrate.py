@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import logging
 import signal
 import sys
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from coachcam.clock import Clock
     from coachcam.config import Config
     from motor.calibration import Calibration
+    from motor.servo import PanTiltHead
 
 log = logging.getLogger(__name__)
 
@@ -329,20 +329,8 @@ def _park(head: Any, session: Any) -> None:
     head.commanded = (session.pos[0], session.pos[1])
 
 
-def _release(head: Any) -> None:
-    _release_now(head.backend)
-    head.closed = True  # released: no parking move on the way out
-    close: Any = head.backend.close
-    close(park=False) if "park" in inspect.signature(close).parameters else close()
-
-
-def _release_now(backend: Any) -> None:
-    release = getattr(backend, "release", None)
-    if release is not None:
-        try:
-            release()
-        except Exception:  # stopping must not be stopped by a failing controller
-            log.exception("could not release the servos")
+def _release(head: PanTiltHead) -> None:
+    head.close(park=False)  # released: no parking move on the way out
 
 
 # -- fov ---------------------------------------------------------------------------------------

@@ -108,11 +108,10 @@ def _check(args: argparse.Namespace, say: Callable[[str], None]) -> int:
                     f"it reports {pos[i]:+.1f} deg — "
                     + ("OK" if ok else f"OFF BY {err:+.1f} deg (blocked, loose or miscalibrated?)")
                 )
-        errors = getattr(head.backend, "get_errors", None)
-        if errors is not None:
-            from motor.maestro import error_names
+        from motor.maestro import MaestroServos, error_names
 
-            bits = errors()
+        if isinstance(head.backend, MaestroServos):  # the one driver with an error register
+            bits = head.backend.get_errors()
             say("  controller errors: " + ("none" if not bits else "; ".join(error_names(bits))))
             failures += bool(bits)
     except CoachcamError as exc:

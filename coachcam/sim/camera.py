@@ -80,6 +80,9 @@ class SimCamera:
             self._lost = False
             self.index = max(self.index, math.ceil((now - t0) / self.period))
 
+    def start(self) -> None:
+        """Nothing to open (``FrameSource``)."""
+
     def read(self) -> Frame | None:
         now = self.clock.now()
         if self.t0 is None:

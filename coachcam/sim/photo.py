@@ -343,6 +343,9 @@ class PhotoCamera:
         self.camera = camera
         self.renderer = renderer
 
+    def start(self) -> None:
+        self.camera.start()
+
     def read(self) -> Frame | None:
         frame = self.camera.read()
         if frame is None:

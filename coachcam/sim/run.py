@@ -9,8 +9,9 @@ from pathlib import Path
 
 from coachcam.clock import Clock, FakeClock
 from coachcam.config import Config
-from coachcam.daemon import FrameSource, Step
+from coachcam.daemon import Step
 from coachcam.errors import ConfigError
+from coachcam.frame import FrameSource
 from coachcam.geometry import Intrinsics, angle_between, bearing_of_point, project
 from coachcam.sim.camera import SimCamera
 from coachcam.sim.oracle import OracleDetector
