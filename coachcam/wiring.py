@@ -32,8 +32,9 @@ from coachcam.daemon import (
 from coachcam.frame import FrameSource
 from coachcam.geometry import Intrinsics
 from motor.controller import make_controller
+from motor.drivers import make_head
 from motor.servo import PanTiltHead
-from motor.sim import SimServoParams, SimServos
+from motor.sim import SimServos
 from tracker.rois import teacher_rois
 from tracker.tracker import Tracker
 from tracker.types import PoseDetector
@@ -42,13 +43,9 @@ from tracker.types import PoseDetector
 def simulated_head(cfg: Config, clock: Clock, *, seed: int) -> tuple[SimServos, PanTiltHead]:
     """Simulated servos (``[sim.servo]``) starting at ``[motor]``'s home, behind a head with
     ``[motor]``'s limits: the servos of ``coachcam sim`` and ``coachcam replay``."""
-    m = cfg.motor
-    home = (m.pan.home_deg, m.tilt.home_deg)
-    servos = SimServos(clock, SimServoParams(**cfg.sim.servo.model_dump()), start=home, seed=seed)
-    head = PanTiltHead(
-        servos, m.pan, m.tilt, clock, m.park_speed_deg_s, max_speed_deg_s=m.control.max_speed_deg_s
-    )
-    return servos, head
+    head = make_head(cfg, clock, driver="sim", seed=seed)  # the one servo factory
+    assert isinstance(head.backend, SimServos)
+    return head.backend, head
 
 
 def assemble(

@@ -211,6 +211,7 @@ def simulate_step(
 ) -> StepMetrics:
     """One closed-loop step of ``targets.step_deg`` on a simulated servo like the model."""
     clock = FakeClock()
+    # the identified plant, not a driver the config chooses (so not ``motor.drivers``)
     servo = SimServos(
         clock,
         params=SimServoParams(

@@ -1,4 +1,5 @@
-"""The one place that chooses the servo driver: ``[motor] driver`` = sim | gpio | serial.
+"""The one place that chooses (and builds) the servo driver: ``[motor] driver`` = sim | gpio |
+serial.
 
 The robot never falls back to simulation: a failing GPIO or serial driver raises
 ``ServoError`` (the daemon reports it), and only ``driver = "sim"`` gives simulated servos.
@@ -69,40 +70,47 @@ def make_backend(
     open_now: bool = True,
     pin_factory: Any = None,
     watchdog_s: float | None = None,
+    driver: str | None = None,
+    seed: int | None = None,
+    start: tuple[float, float] | None = None,
 ) -> ServoBackend:
     """Build (and by default open) the configured driver. Raises, never silently simulates.
 
     ``watchdog_s`` overrides ``[motor] watchdog_s`` (0 for interactive calibration, where the
-    head must hold still while a person answers a question).
+    head must hold still while a person answers a question). ``driver`` overrides ``[motor]
+    driver``: ``coachcam sim``, ``replay`` and the simulated calibration plants always simulate.
+    The simulated servos (``[sim.servo]``) begin at ``start`` (default: home) with ``seed``
+    (default: ``[sim] seed``) for their read-back noise.
     """
     m = cfg.motor
+    kind = driver or m.driver
     dog = m.watchdog_s if watchdog_s is None else watchdog_s
-    if m.driver == "sim":
+    if kind == "sim":
         from motor.sim import SimServoParams, SimServos
 
         eff = apply_calibration(cfg, calibration).motor
         return SimServos(
             clock,
             params=SimServoParams(**cfg.sim.servo.model_dump()),
-            start=(eff.pan.home_deg, eff.tilt.home_deg),
-            seed=cfg.sim.seed,
+            start=start or (eff.pan.home_deg, eff.tilt.home_deg),
+            seed=cfg.sim.seed if seed is None else seed,
         )
     pan, tilt = axis_maps(m, calibration)
     backend: Any
-    if m.driver == "gpio":
+    if kind == "gpio":
         from motor.gpio import GpioServos
 
         backend = GpioServos(pan, tilt, m.gpio, clock, pin_factory=pin_factory, watchdog_s=dog)
-    elif m.driver == "serial":
+    elif kind == "serial":
         from motor.maestro import MaestroServos
 
         backend = MaestroServos(pan, tilt, m.serial, clock, watchdog_s=dog)
     else:  # the config's Literal makes this unreachable; kept for a clear message
-        raise ConfigError(f"motor.driver = {m.driver!r}: expected 'sim', 'gpio' or 'serial'")
+        raise ConfigError(f"motor.driver = {kind!r}: expected 'sim', 'gpio' or 'serial'")
     todo = ["pan", "tilt"] if calibration is None else calibration.uncalibrated()
     if todo:
         log.warning(
-            "servo driver %s: %s not calibrated (nominal pulse mapping)", m.driver, "/".join(todo)
+            "servo driver %s: %s not calibrated (nominal pulse mapping)", kind, "/".join(todo)
         )
     if open_now:
         backend.open()

@@ -374,16 +374,13 @@ def _fov(args: argparse.Namespace) -> int:
             raise CalibrationError("the camera delivered no fresh frame within 3 s")
 
     else:
+        from motor.drivers import make_backend
         from motor.panorama import PanoramaCamera
-        from motor.sim import SimServoParams, SimServos
+        from motor.sim import SimServos
 
         clock = _clock(True)
-        servos = SimServos(
-            clock,
-            params=SimServoParams(**cfg.sim.servo.model_dump()),
-            start=(eff.motor.pan.home_deg, eff.motor.tilt.home_deg),
-            seed=cfg.sim.seed,
-        )
+        servos = make_backend(cfg, clock, cal, driver="sim")
+        assert isinstance(servos, SimServos)  # the panorama looks where they truly point
         # The tracker's lores stream is what it measures on, at the configured lens.
         lores_h = round(cfg.camera.height * cfg.camera.lores_width / cfg.camera.width)
         intr = Intrinsics(cfg.camera.width, cfg.camera.height, cfg.camera.hfov_deg).scaled(
@@ -445,12 +442,10 @@ def _autotune(args: argparse.Namespace) -> int:
         ax.min_deg, min(ax.max_deg - step, ax.min_deg + 0.05 * (ax.max_deg - ax.min_deg))
     )
     if plant == "sim":
-        from motor.sim import SimServoParams, SimServos
+        from motor.drivers import make_backend
 
         clock = _clock(True)
-        backend: Any = SimServos(
-            clock, params=SimServoParams(**cfg.sim.servo.model_dump()), start=(start[0], start[1])
-        )
+        backend: Any = make_backend(cfg, clock, driver="sim", seed=0, start=(start[0], start[1]))
     else:
         from motor.drivers import make_head
 
