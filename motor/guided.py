@@ -21,6 +21,7 @@ from coachcam.clock import Clock
 from coachcam.errors import CalibrationError
 from motor.calibration import US_PER_DEG_RANGE, AxisMap, Calibration, axis_map
 from motor.config import MotorConfig
+from motor.watchdog import WatchedServos
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class EndOfInput(Exception):
 
 @dataclass
 class GuidedSession:
-    backend: Any  # a ServoBackend; set_axis_map is used where the driver has it
+    backend: Any  # a ServoBackend; a pulse driver (WatchedServos) gets the map being calibrated
     motor: MotorConfig
     cal: Calibration
     clock: Clock
@@ -71,7 +72,7 @@ class GuidedSession:
 
     def _push(self, i: int, wide: bool = False) -> AxisMap:
         m = self._map(i, wide)
-        if hasattr(self.backend, "set_axis_map"):
+        if isinstance(self.backend, WatchedServos):  # pulse drivers; the sim takes degrees
             self.backend.set_axis_map(i, m)
         return m
 
