@@ -181,16 +181,19 @@ class PanTiltHead:
         person mid-move). Safe twice; a closed head raises ``DeviceClosed`` on a command."""
         if self.closed:
             return
+        done = False
         try:
             if park:
                 self.park()  # parking has one owner: the head, which knows the speed limit
             else:
                 self.backend.release()
+            done = True
         except Exception:  # best effort on the way out; the backend still closes
             log.exception("could not %s the servos", "park" if park else "release")
         finally:
             self.closed = True
-            self.backend.close(park=False)
+            # the driver's own park is the fallback when the head's failed (never left mid-move)
+            self.backend.close(park=park and not done)
 
     def __enter__(self) -> PanTiltHead:
         return self

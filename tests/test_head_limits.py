@@ -287,6 +287,24 @@ def test_the_head_parks_and_the_driver_only_lets_go() -> None:
     assert len(servos.writes) == 1 and calls == ["release", ("close", False)]
 
 
+def test_when_the_heads_park_fails_the_driver_parks_on_close() -> None:
+    """The head owns parking, but if its park raised (a write failed mid-way), the driver's own
+    park on close is the fallback: servos are never left mid-move on the way out."""
+    calls: list[object] = []
+
+    class Recording(hw.FlakyServos):
+        def close(self, park: bool = True) -> None:
+            calls.append(("close", park))
+
+    clock = FakeClock()
+    servos = Recording(clock)
+    head = PanTiltHead(servos, PAN, TILT, clock)
+    head.command(40.0, 10.0)
+    servos.gone = True  # the park's writes fail
+    head.close()
+    assert calls == [("close", True)]
+
+
 def test_the_sim_driver_on_its_own_parks_on_close_and_release_stops_it() -> None:
     clock = FakeClock()
     sim = SimServos(clock, start=(0.0, 0.0))
